@@ -1,0 +1,38 @@
+# The two commands: `make run` (the demo, alerts streaming) and `make test`.
+# Each creates the virtual environment first if it is missing or older than pyproject.toml.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install lint bench devset clean help
+.DEFAULT_GOAL := help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed; set PYTHON=python3.11")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing the monitor and its test tools into $(VENV) ..."
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv with the monitor and its test tools
+
+run: $(STAMP)  ## run the demo on the embedded broker and Redis; alerts stream here (Ctrl-C stops)
+	$(BIN)/monitor run --demo
+
+test: $(STAMP)  ## run the whole test suite (starts its own broker and redis-server)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)  ## ruff and mypy
+	$(BIN)/ruff check monitor agents tests bench
+	$(BIN)/ruff format --check monitor agents tests bench
+	$(BIN)/mypy
+
+devset: $(STAMP)  ## precision and recall of the shipped rules on ../shared/data/devset.jsonl
+	$(BIN)/python bench/devset.py
+
+clean:  ## remove the virtual environment and runtime data
+	rm -rf $(VENV) .monitor .pytest_cache .mypy_cache .ruff_cache

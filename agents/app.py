@@ -1,0 +1,125 @@
+"""The Faust app factory. Agents decode, call one ``monitor`` function, send, and record status.
+
+Two stages, so that story state has one owner per category:
+
+    monitor.articles --[match_articles: dedupe, match]--> monitor.matches (keyed by category)
+    monitor.matches  --[build_stories: group, decide]---> alerts.<category> (keyed by story id)
+
+Faust's types are loose (``Any`` streams and events), so this package is not under mypy strict.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import faust
+
+from monitor.embedded import Endpoints
+from monitor.kafka import ARTICLES_TOPIC, DEADLETTER_TOPIC, MATCHES_TOPIC
+from monitor.matching import Matcher
+from monitor.models import Article, MatchRecord, RecordError
+from monitor.pipeline import Tally, dead_letter, match_article, story_step
+from monitor.settings import Settings
+from monitor.status import StatusStore
+
+log = logging.getLogger(__name__)
+HEARTBEAT_SECONDS = 1.0
+DEDUPE_TABLE = "seen_articles"
+STORIES_TABLE = "stories"
+
+
+def create_app(settings: Settings, endpoints: Endpoints, matcher: Matcher) -> faust.App:
+    """A Faust app wired to the given broker, Redis and rule set."""
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{endpoints.kafka.replace(',', ';kafka://')}",
+        store="memory://",
+        # The embedded broker has no CreateTopics: its topics are auto-created with 4 partitions.
+        topic_allow_declare=not endpoints.embedded,
+        topic_disable_leader=True,
+        topic_partitions=4,
+        web_enabled=False,
+        autodiscover=False,
+        consumer_auto_offset_reset="earliest",
+        producer_linger_ms=5,
+    )
+    status = StatusStore.from_url(endpoints.redis)
+    tally = Tally()
+    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    articles = app.topic(ARTICLES_TOPIC, **raw)
+    matches = app.topic(MATCHES_TOPIC, **raw)
+    deadletters = app.topic(DEADLETTER_TOPIC, **raw)
+    seen = app.Table(DEDUPE_TABLE, default=None, partitions=4)
+    stories = app.Table(STORIES_TABLE, default=list, partitions=4)
+    alert_topics: dict[str, Any] = {}
+
+    async def to_dead_letter(event: Any, reason: str) -> None:
+        msg = event.message
+        record = dead_letter(topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                             key=event.key, value=event.value, reason=reason)
+        await deadletters.send(key=event.key, value=record.to_bytes())
+        tally.add("deadletter")
+        log.warning("record.dead_lettered topic=%s offset=%s reason=%s",
+                    msg.topic, msg.offset, reason)
+
+    @app.agent(articles, name="match_articles")
+    async def match_articles(stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                article = Article.from_bytes(event.value)
+            except RecordError as exc:
+                await to_dead_letter(event, str(exc))
+                continue
+            tally.add("articles.processed")
+            if seen.get(article.id) is not None:
+                tally.add("articles.duplicate")
+                continue
+            seen[article.id] = time.time()
+            try:
+                records = match_article(matcher, article)
+            except Exception as exc:  # a bug on one article must not stop the stream
+                log.exception("article.match_failed id=%s", article.id)
+                await to_dead_letter(event, f"matching failed: {type(exc).__name__}: {exc}")
+                continue
+            if records:
+                tally.add("articles.matched")
+            for record in records:
+                await matches.send(key=record.category.encode(), value=record.to_bytes())
+
+    @app.agent(matches, name="build_stories")
+    async def build_stories(stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                record = MatchRecord.from_bytes(event.value)
+            except RecordError as exc:
+                await to_dead_letter(event, str(exc))
+                continue
+            try:
+                stored, alert = story_step(stories[record.category], record)
+            except Exception as exc:  # a bug on one record must not stop the stream
+                log.exception("story.failed article=%s", record.article.id)
+                await to_dead_letter(event, f"story step failed: {type(exc).__name__}: {exc}")
+                continue
+            stories[record.category] = stored
+            if alert is None:
+                continue
+            topic = alert_topics.get(record.topic)
+            if topic is None:
+                topic = alert_topics[record.topic] = app.topic(record.topic, **raw)
+            await topic.send(key=alert.subject.encode(), value=alert.to_bytes())
+            await status.record_alerts([alert])
+            log.info("alert.emitted topic=%s story=%s kind=%s headline=%r",
+                     record.topic, alert.subject, alert.data.kind, alert.data.headline)
+
+    @app.timer(HEARTBEAT_SECONDS)
+    async def heartbeat() -> None:
+        try:
+            await status.count(tally.drain())
+            await status.heartbeat("worker", settings.worker_id, {"rules": matcher.size})
+        except Exception as exc:  # Redis is for people; its loss must not stop the pipeline
+            log.warning("status.unavailable error=%s", exc)
+
+    app.monitor_status = status  # type: ignore[attr-defined]  # closed by the runner
+    return app

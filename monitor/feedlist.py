@@ -1,0 +1,66 @@
+"""Editing the feed list file and checking one feed by hand (``monitor feeds ...``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from monitor.errors import ConfigError, FeedError
+from monitor.feeds import FeedConfig, load_feed_list, parse_feed
+from monitor.fetch import Validators, fetch_feed, new_session
+from monitor.models import Article
+from monitor.settings import Settings
+
+
+async def check_feed(settings: Settings, target: str) -> tuple[list[Article], dict[str, Any]]:
+    """Fetch (or read) and parse one feed; FeedError when nothing usable comes back."""
+    if target.startswith(("http://", "https://")):
+        feed = FeedConfig(url=target, allow_private=True)
+        async with new_session(settings.poll) as session:
+            result = await fetch_feed(session, target, validators=Validators(),
+                                      max_bytes=settings.poll.max_bytes, allow_private=True)
+        if not result.ok:
+            raise FeedError(result.error or "fetch failed", url=target, status=result.status)
+        body, headers = result.body, result.headers
+    else:
+        path = Path(target)
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            raise FeedError(f"cannot read file: {exc.strerror}", url=target) from exc
+        feed = FeedConfig(url=path.resolve().as_uri().replace("file://", "http://localhost"),
+                          name=path.name, allow_private=True)
+        headers = {}
+    parsed = parse_feed(body, feed=feed, headers=headers)
+    if parsed.error:
+        raise FeedError(parsed.error, url=target)
+    summary = {"feed": target, "title": parsed.title, "articles": len(parsed.articles),
+               "warning": parsed.warning, "ttl_seconds": parsed.ttl_seconds, "hub": parsed.hub}
+    return parsed.articles, summary
+
+
+def _write(path: Path, feeds: list[FeedConfig]) -> None:
+    data = {"version": 1, "feeds": [f.model_dump(exclude_none=True, exclude_defaults=True) | {"url": f.url} for f in feeds]}
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+def add_feed(path: Path, url: str, name: str | None) -> None:
+    feeds = load_feed_list(path) if path.exists() else []
+    if any(f.url == url for f in feeds):
+        raise ConfigError(f"{url} is already in the feed list", file=path)
+    try:
+        feeds.append(FeedConfig(url=url, name=name))
+    except ValueError as exc:
+        raise ConfigError(f"not a feed URL (expected http:// or https://): {url}", file=path,
+                          field="url") from exc
+    _write(path, feeds)
+
+
+def remove_feed(path: Path, url: str) -> None:
+    feeds = load_feed_list(path)
+    kept = [f for f in feeds if f.url != url]
+    if len(kept) == len(feeds):
+        raise ConfigError(f"{url} is not in the feed list", file=path)
+    _write(path, kept)

@@ -1,0 +1,66 @@
+"""The worker's steps as plain functions over records, so the Faust agents stay thin glue."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from monitor.alerts import build_alert
+from monitor.matching import Matcher, RuleHit
+from monitor.models import Alert, Article, DeadLetter, MatchRecord
+from monitor.stories import Story, assign
+
+
+def dead_letter(*, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
+                reason: str) -> DeadLetter:
+    return DeadLetter(
+        topic=topic, partition=partition, offset=offset,
+        key=key.decode(errors="replace") if key is not None else None,
+        value=(value or b"").decode(errors="replace")[:10000], reason=reason,
+    )
+
+
+def match_article(matcher: Matcher, article: Article, now: datetime | None = None) -> list[MatchRecord]:
+    """One record per rule that fired, for the story stage."""
+    now = now or datetime.now(UTC)
+    result = matcher.match(article)
+    if not result.hits:
+        return []
+    event = result.events[0]
+    return [
+        MatchRecord(event=event, rule=h.rule, category=h.category, topic=h.topic, score=h.score,
+                    evidence=[*h.evidence, *result.event_evidence], matched=now, article=article)
+        for h in result.hits
+    ]
+
+
+def story_step(stored: list[dict[str, object]], record: MatchRecord,
+               now: datetime | None = None) -> tuple[list[dict[str, object]], Alert | None]:
+    """Place a match into its category's stories; return the new stored list and the alert due."""
+    article = record.article
+    stories = [Story.from_dict(d) for d in stored]
+    outcome = assign(stories, category=record.category, article_id=article.id, title=article.title,
+                     source=article.source.name,
+                     published=article.published or article.fetched)
+    alert = None
+    if outcome.kind is not None:
+        hit = RuleHit(record.rule, record.category, record.topic, record.score,
+                      tuple(record.evidence))
+        alert = build_alert(event=record.event, article=article, hit=hit, story=outcome.story,
+                            kind=outcome.kind, matched=record.matched, now=now)
+    return [s.to_dict() for s in outcome.stories], alert
+
+
+@dataclass
+class Tally:
+    """Counters gathered in memory and flushed to Redis in one round trip."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def add(self, name: str, value: int = 1) -> None:
+        self.counts[name] += value
+
+    def drain(self) -> dict[str, int]:
+        counts, self.counts = dict(self.counts), Counter()
+        return counts

@@ -1,0 +1,89 @@
+"""Settings, read from ``MONITOR_*`` environment variables (nested with ``__``).
+
+Built once at each entry point with :func:`load_settings` and passed down; nothing here reads the
+environment at import time.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_DIR = PROJECT_ROOT / "config"
+DEFAULT_WEB_PORT = 8080
+DEFAULT_USER_AGENT = "news-monitor/0.1 (+https://github.com/news-monitor; feed poller)"
+
+
+class WebSettings(BaseModel):
+    """The status page's HTTP server."""
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_WEB_PORT
+
+
+class PollSettings(BaseModel):
+    """Feed polling."""
+
+    interval: float = Field(300.0, description="seconds between polls of one feed when unsure")
+    timeout: float = Field(20.0, description="total seconds allowed for one fetch")
+    max_bytes: int = Field(5_000_000, description="largest feed body accepted")
+    user_agent: str = DEFAULT_USER_AGENT
+    concurrency: int = Field(16, description="fetches in flight at once")
+
+
+class DemoSettings(BaseModel):
+    """The bundled demo timeline."""
+
+    speed: float = Field(1.0, description="1.0 plays the whole timeline in about three minutes")
+    duration: float = Field(180.0, description="real seconds the timeline lasts at speed 1")
+    poll_interval: float = Field(1.0, description="real seconds between polls of a demo feed")
+
+
+class Settings(BaseSettings):
+    """Everything configurable. See the README's settings table for each variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MONITOR_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    kafka_broker: str | None = Field(
+        None, description="kafka://host:port[;host:port]; unset means the embedded broker"
+    )
+    redis_url: str | None = Field(None, description="redis://host:port/db; unset means embedded")
+    data_dir: Path = Field(Path(".monitor"), description="runtime file and local state")
+    config_dir: Path = Field(DEFAULT_CONFIG_DIR, description="feeds, events, rules, demo")
+    app_id: str = Field("news-monitor", description="Faust app id and consumer group")
+    worker_id: str = Field(default_factory=socket.gethostname)
+    log_level: str = "INFO"
+    web: WebSettings = WebSettings()
+    poll: PollSettings = PollSettings()
+    demo: DemoSettings = DemoSettings()
+
+    @property
+    def runtime_file(self) -> Path:
+        return self.data_dir / "runtime.json"
+
+    @property
+    def feeds_file(self) -> Path:
+        return self.config_dir / "feeds.yaml"
+
+    @property
+    def events_dir(self) -> Path:
+        return self.config_dir / "events"
+
+    @property
+    def rules_dir(self) -> Path:
+        return self.config_dir / "rules"
+
+    @property
+    def demo_file(self) -> Path:
+        return self.config_dir / "demo" / "timeline.yaml"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings from the environment, with explicit overrides (e.g. from CLI flags)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

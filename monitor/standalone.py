@@ -1,0 +1,80 @@
+"""The parts that run alone: ``poll``, ``web``, ``broker`` and ``alerts follow``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+
+from monitor.catalog import load_matcher
+from monitor.embedded import resolve_endpoints
+from monitor.feeds import FeedConfig
+from monitor.follow import follow_alerts
+from monitor.kafka import start_producer
+from monitor.poller import Poller
+from monitor.services import start_services, stop_on_signals
+from monitor.settings import Settings
+from monitor.status import StatusStore
+from monitor.web import WebServer
+
+log = logging.getLogger(__name__)
+
+
+async def run_poller(settings: Settings, feeds: list[FeedConfig]) -> None:
+    endpoints = resolve_endpoints(settings)
+    status = StatusStore.from_url(endpoints.redis)
+    producer = await start_producer(endpoints.kafka)
+    poller = Poller(feeds, settings=settings.poll, producer=producer, status=status,
+                    ident=settings.worker_id)
+    stop = asyncio.Event()
+    with stop_on_signals(stop):
+        task = asyncio.create_task(poller.run())
+        await stop.wait()
+        poller.stop()
+        await task
+    await producer.stop()
+    await status.close()
+
+
+async def run_web(settings: Settings) -> None:
+    endpoints = resolve_endpoints(settings)
+    status = StatusStore.from_url(endpoints.redis)
+    server = WebServer(status, settings.web.host, settings.web.port)
+    await server.start()
+    print(f"status page: {server.url}", flush=True)  # noqa: T201 - CLI output
+    stop = asyncio.Event()
+    with stop_on_signals(stop):
+        await stop.wait()
+    await server.stop()
+    await status.close()
+
+
+async def run_broker(settings: Settings) -> None:
+    services = await asyncio.to_thread(start_services, settings)
+    try:
+        print(f"kafka bootstrap: {services.endpoints.kafka}\n"  # noqa: T201 - CLI output
+              f"redis: {services.endpoints.redis}\n"
+              f"runtime file: {settings.runtime_file} (other monitor commands read it)\n"
+              "Ctrl-C stops", flush=True)
+        stop = asyncio.Event()
+        with stop_on_signals(stop):
+            await stop.wait()
+    finally:
+        services.stop()
+
+
+async def follow(settings: Settings, categories: list[str], *, from_beginning: bool,
+                 as_json: bool) -> None:
+    endpoints = resolve_endpoints(settings)
+    if not categories:
+        categories = sorted({r.category for r in load_matcher(settings).rules})
+    if not as_json:
+        where = "from the beginning" if from_beginning else "new alerts only (--from-beginning replays)"
+        print(f"following {', '.join('alerts.' + c for c in categories)} on "  # noqa: T201
+              f"{endpoints.kafka}, {where}; Ctrl-C stops", file=sys.stderr, flush=True)
+    stop = asyncio.Event()
+    with stop_on_signals(stop), contextlib.suppress(asyncio.CancelledError):
+        await follow_alerts(endpoints.kafka, categories, out=sys.stdout,
+                            from_beginning=from_beginning, as_json=as_json,
+                            colour=sys.stdout.isatty() and not as_json, stop=stop)

@@ -1,0 +1,129 @@
+"""The Redis-backed status store: feed states, counters, recent alerts, heartbeats.
+
+Redis holds state for people and pollers only; Kafka is the system of record. Every write here is
+best-effort from the pipeline's point of view: losing Redis never loses an alert.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from monitor.models import Alert
+from monitor.schedule import FeedState
+
+PREFIX = "monitor:"
+RECENT_ALERTS = 200
+SEEN_PER_FEED = 5000
+
+
+class StatusStore:
+    """Typed access to the monitor's keys in Redis."""
+
+    def __init__(self, client: aioredis.Redis):
+        self.redis = client
+
+    @classmethod
+    def from_url(cls, url: str) -> StatusStore:
+        return cls(aioredis.from_url(url, decode_responses=True, socket_timeout=5,
+                                     socket_connect_timeout=5))
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    async def ping(self) -> bool:
+        return bool(await self.redis.ping())
+
+    # feeds -----------------------------------------------------------------------------------
+    async def load_feed(self, url: str, name: str, interval: float) -> FeedState:
+        raw = await self.redis.hget(f"{PREFIX}feeds", url)
+        if raw:
+            return FeedState.model_validate_json(raw).model_copy(update={"name": name, "interval": interval})
+        return FeedState(url=url, name=name, interval=interval)
+
+    async def save_feed(self, state: FeedState) -> None:
+        await self.redis.hset(f"{PREFIX}feeds", state.url, state.model_dump_json())
+
+    async def feeds(self) -> list[FeedState]:
+        raw = await self.redis.hgetall(f"{PREFIX}feeds")
+        return [FeedState.model_validate_json(v) for v in raw.values()]
+
+    async def unseen(self, feed_url: str, ids: list[str]) -> list[str]:
+        """Which of these article ids this feed has not published before."""
+        if not ids:
+            return []
+        scores = await self.redis.zmscore(f"{PREFIX}seen:{feed_url}", ids)
+        return [i for i, s in zip(ids, scores, strict=True) if s is None]
+
+    async def mark_seen(self, feed_url: str, ids: Iterable[str], now: float) -> None:
+        key = f"{PREFIX}seen:{feed_url}"
+        mapping = dict.fromkeys(ids, now)
+        if not mapping:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(key, mapping)
+            pipe.zremrangebyrank(key, 0, -SEEN_PER_FEED - 1)
+            await pipe.execute()
+
+    # counters and alerts ---------------------------------------------------------------------
+    async def count(self, counts: Mapping[str, int]) -> None:
+        """Add to named counters in one round trip."""
+        counts = {k: v for k, v in counts.items() if v}
+        if not counts:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for name, value in counts.items():
+                pipe.hincrby(f"{PREFIX}counters", name, value)
+            await pipe.execute()
+
+    async def counters(self) -> dict[str, int]:
+        raw = await self.redis.hgetall(f"{PREFIX}counters")
+        return {k: int(v) for k, v in raw.items()}
+
+    async def record_alerts(self, alerts: list[Alert]) -> None:
+        if not alerts:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for alert in alerts:
+                pipe.lpush(f"{PREFIX}alerts", alert.model_dump_json())
+                pipe.hincrby(f"{PREFIX}counters", f"alerts.{alert.data.category}", 1)
+                for rule in alert.data.rules:
+                    pipe.hincrby(f"{PREFIX}rule_hits", rule, 1)
+            pipe.ltrim(f"{PREFIX}alerts", 0, RECENT_ALERTS - 1)
+            await pipe.execute()
+
+    async def recent_alerts(self, limit: int = 50) -> list[dict[str, Any]]:
+        raw = await self.redis.lrange(f"{PREFIX}alerts", 0, limit - 1)
+        return [json.loads(r) for r in raw]
+
+    async def rule_hits(self) -> dict[str, int]:
+        raw = await self.redis.hgetall(f"{PREFIX}rule_hits")
+        return {k: int(v) for k, v in raw.items()}
+
+    # heartbeats ------------------------------------------------------------------------------
+    async def heartbeat(self, role: str, ident: str, info: Mapping[str, Any] | None = None) -> None:
+        payload = {"role": role, "id": ident, "at": time.time(), **(info or {})}
+        await self.redis.hset(f"{PREFIX}heartbeats", f"{role}:{ident}", json.dumps(payload))
+
+    async def heartbeats(self) -> list[dict[str, Any]]:
+        raw = await self.redis.hgetall(f"{PREFIX}heartbeats")
+        return [json.loads(v) for v in raw.values()]
+
+    async def snapshot(self) -> dict[str, Any]:
+        """Everything the status page shows."""
+        return {
+            "counters": await self.counters(),
+            "feeds": [f.model_dump() for f in sorted(await self.feeds(), key=_feed_order)],
+            "alerts": await self.recent_alerts(),
+            "rules": await self.rule_hits(),
+            "heartbeats": await self.heartbeats(),
+        }
+
+
+def _feed_order(state: FeedState) -> tuple[int, str]:
+    rank = {"failing": 0, "gone": 1, "new": 2}.get(state.status, 3)
+    return rank, state.name
