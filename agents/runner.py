@@ -45,13 +45,17 @@ async def run_worker(settings: Settings, services: Services) -> None:
             await app.monitor_status.close()
 
 
-async def run_all(settings: Settings, *, demo: bool, out: TextIO = sys.stdout) -> int:
-    """Broker, Redis, (demo feed server), pollers, worker, web and an alert printer in one process."""
+async def run_all(settings: Settings, *, demo: bool, out: TextIO = sys.stdout,
+                  stop: asyncio.Event | None = None) -> int:
+    """Broker, Redis, (demo feed server), pollers, worker, web and an alert printer in one process.
+
+    Runs until SIGINT/SIGTERM, or until ``stop`` is set by the caller.
+    """
     matcher = load_matcher(settings)  # refuse bad rules before starting anything
     timeline = load_timeline(settings.demo_file) if demo else None
     feeds: list[FeedConfig] = [] if demo else load_feed_list(settings.feeds_file)
     services = await asyncio.to_thread(start_services, settings)
-    stop = asyncio.Event()
+    stop = stop or asyncio.Event()
     colour = out.isatty()
     counts: Counter[str] = Counter()
     first_alert: list[float] = []
