@@ -57,12 +57,19 @@ def create_app(settings: Settings, endpoints: Endpoints, matcher: Matcher) -> fa
 
     async def to_dead_letter(event: Any, reason: str) -> None:
         msg = event.message
-        record = dead_letter(topic=msg.topic, partition=msg.partition, offset=msg.offset,
-                             key=event.key, value=event.value, reason=reason)
+        record = dead_letter(
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            key=event.key,
+            value=event.value,
+            reason=reason,
+        )
         await deadletters.send(key=event.key, value=record.to_bytes())
         tally.add("deadletter")
-        log.warning("record.dead_lettered topic=%s offset=%s reason=%s",
-                    msg.topic, msg.offset, reason)
+        log.warning(
+            "record.dead_lettered topic=%s offset=%s reason=%s", msg.topic, msg.offset, reason
+        )
 
     @app.agent(articles, name="match_articles")
     async def match_articles(stream: Any) -> None:
@@ -110,8 +117,13 @@ def create_app(settings: Settings, endpoints: Endpoints, matcher: Matcher) -> fa
                 topic = alert_topics[record.topic] = app.topic(record.topic, **raw)
             await topic.send(key=alert.subject.encode(), value=alert.to_bytes())
             await status.record_alerts([alert])
-            log.info("alert.emitted topic=%s story=%s kind=%s headline=%r",
-                     record.topic, alert.subject, alert.data.kind, alert.data.headline)
+            log.info(
+                "alert.emitted topic=%s story=%s kind=%s headline=%r",
+                record.topic,
+                alert.subject,
+                alert.data.kind,
+                alert.data.headline,
+            )
 
     @app.timer(HEARTBEAT_SECONDS)
     async def heartbeat() -> None:

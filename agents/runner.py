@@ -1,5 +1,6 @@
 """Running the Faust app inside our own event loop, alone (``monitor worker``) or with every other
-part in one process (``monitor run``). The CLI imports this lazily, so ``monitor`` never imports Faust.
+part in one process (``monitor run``). The CLI imports this lazily, so ``monitor`` never
+imports Faust.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ async def run_worker(settings: Settings, services: Services) -> None:
             await app.monitor_status.close()
 
 
-async def run_all(settings: Settings, *, demo: bool, out: TextIO = sys.stdout,
-                  stop: asyncio.Event | None = None) -> int:
+async def run_all(
+    settings: Settings, *, demo: bool, out: TextIO = sys.stdout, stop: asyncio.Event | None = None
+) -> int:
     """Broker, Redis, (demo feed server), pollers, worker, web and an alert printer in one process.
 
     Runs until SIGINT/SIGTERM, or until ``stop`` is set by the caller.
@@ -77,8 +79,12 @@ async def run_all(settings: Settings, *, demo: bool, out: TextIO = sys.stdout,
         services.publish(web.url)
         clock = None
         if timeline is not None:
-            clock = VirtualClock(timeline.start, timeline.end, duration=settings.demo.duration,
-                                 speed=settings.demo.speed)
+            clock = VirtualClock(
+                timeline.start,
+                timeline.end,
+                duration=settings.demo.duration,
+                speed=settings.demo.speed,
+            )
             server = DemoServer(timeline, clock)
             await server.start()
             stack.push_async_callback(server.stop)
@@ -89,8 +95,13 @@ async def run_all(settings: Settings, *, demo: bool, out: TextIO = sys.stdout,
         stack.push_async_callback(app.stop)
         producer = await start_producer(services.endpoints.kafka)
         stack.push_async_callback(producer.stop)
-        poller = Poller(feeds, settings=settings.poll, producer=producer, status=status,
-                        ident=f"{settings.worker_id}-run")
+        poller = Poller(
+            feeds,
+            settings=settings.poll,
+            producer=producer,
+            status=status,
+            ident=f"{settings.worker_id}-run",
+        )
 
         def on_alert(alert: Alert) -> None:
             counts[alert.data.category] += 1
@@ -101,9 +112,18 @@ async def run_all(settings: Settings, *, demo: bool, out: TextIO = sys.stdout,
         _banner(out, settings, services, web.url, feeds, timeline is not None, categories)
         tasks = [
             asyncio.create_task(poller.run(), name="poller"),
-            asyncio.create_task(follow_alerts(services.endpoints.kafka, categories, out=out,
-                                              from_beginning=True, colour=colour, stop=stop,
-                                              on_alert=on_alert), name="follow"),
+            asyncio.create_task(
+                follow_alerts(
+                    services.endpoints.kafka,
+                    categories,
+                    out=out,
+                    from_beginning=True,
+                    colour=colour,
+                    stop=stop,
+                    on_alert=on_alert,
+                ),
+                name="follow",
+            ),
             asyncio.create_task(_progress(out, status, clock, counts, stop), name="progress"),
         ]
         stop_task = asyncio.create_task(stop.wait())
@@ -120,8 +140,15 @@ async def run_all(settings: Settings, *, demo: bool, out: TextIO = sys.stdout,
     return 0
 
 
-def _banner(out: TextIO, settings: Settings, services: Services, web_url: str,
-            feeds: list[FeedConfig], demo: bool, categories: list[str]) -> None:
+def _banner(
+    out: TextIO,
+    settings: Settings,
+    services: Services,
+    web_url: str,
+    feeds: list[FeedConfig],
+    demo: bool,
+    categories: list[str],
+) -> None:
     mode = "embedded" if services.owns_any else "external"
     lines = [
         f"news monitor · {mode} mode · broker {services.endpoints.kafka} · "
@@ -137,8 +164,13 @@ def _banner(out: TextIO, settings: Settings, services: Services, web_url: str,
     out.flush()
 
 
-async def _progress(out: TextIO, status: StatusStore, clock: VirtualClock | None,
-                    counts: Counter[str], stop: asyncio.Event) -> None:
+async def _progress(
+    out: TextIO,
+    status: StatusStore,
+    clock: VirtualClock | None,
+    counts: Counter[str],
+    stop: asyncio.Event,
+) -> None:
     announced_end = False
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
@@ -152,12 +184,17 @@ async def _progress(out: TextIO, status: StatusStore, clock: VirtualClock | None
         if clock is not None:
             where = f"demo at {clock.now():%Y-%m-%d} ({clock.progress():.0%}) · "
         alerts = ", ".join(f"{c} {n}" for c, n in sorted(counts.items())) or "none yet"
-        out.write(f"… {where}articles {counters.get('articles.processed', 0)}, "
-                  f"matched {counters.get('articles.matched', 0)} · alerts: {alerts}\n")
+        out.write(
+            f"… {where}articles {counters.get('articles.processed', 0)}, "
+            f"matched {counters.get('articles.matched', 0)} · alerts: {alerts}\n"
+        )
         if clock is not None and clock.finished and not announced_end:
             announced_end = True
-            out.write("demo timeline finished · " + _summary(counts, None)
-                      + " · the status page stays up; Ctrl-C stops\n")
+            out.write(
+                "demo timeline finished · "
+                + _summary(counts, None)
+                + " · the status page stays up; Ctrl-C stops\n"
+            )
         out.flush()
 
 

@@ -24,7 +24,9 @@ DEFAULT_DEVSET = Path(__file__).resolve().parents[1].parent / "shared" / "data" 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT_DEVSET)
     parser.add_argument("--errors", action="store_true", help="list misses and false alarms")
     args = parser.parse_args()
@@ -36,14 +38,19 @@ def main() -> int:
     results = []
     for row in rows:
         article = Article(
-            id=row["id"], title=row["title"], summary=row["summary"], link=row["link"],
+            id=row["id"],
+            title=row["title"],
+            summary=row["summary"],
+            link=row["link"],
             source=Source(url=row["source"], name=row["source"]),
             published=datetime.fromisoformat(row["published"]),
         )
         results.append((row, matcher.match(article)))
     elapsed = time.perf_counter() - started
-    print(f"{len(rows)} items matched in {elapsed * 1000:.0f} ms "
-          f"({len(rows) / elapsed:,.0f} articles/s, one core)")
+    print(
+        f"{len(rows)} items matched in {elapsed * 1000:.0f} ms "
+        f"({len(rows) / elapsed:,.0f} articles/s, one core)"
+    )
     for label in ("event", "ceasefire", "sanctions"):
         tp = fp = fn = 0
         for row, result in results:
@@ -57,8 +64,10 @@ def main() -> int:
                 print(f"  {kind} {label:9} {row['id']} {row['title'][:90]}")
         precision = tp / (tp + fp) if tp + fp else 0.0
         recall = tp / (tp + fn) if tp + fn else 0.0
-        print(f"{label:10} precision {precision:.2f}  recall {recall:.2f}  "
-              f"(tp {tp}, fp {fp}, fn {fn})")
+        print(
+            f"{label:10} precision {precision:.2f}  recall {recall:.2f}  "
+            f"(tp {tp}, fp {fp}, fn {fn})"
+        )
     return 0
 
 

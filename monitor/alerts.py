@@ -19,8 +19,14 @@ def alert_id(rule: str, story: str, kind: str, stage: str = "") -> str:
 
 
 def build_alert(
-    *, event: str, article: Article, hit: RuleHit, story: Story, kind: str,
-    matched: datetime, now: datetime | None = None,
+    *,
+    event: str,
+    article: Article,
+    hit: RuleHit,
+    story: Story,
+    kind: str,
+    matched: datetime,
+    now: datetime | None = None,
 ) -> Alert:
     now = now or datetime.now(UTC)
     timestamps = {"fetched": article.fetched, "matched": matched, "emitted": now}
@@ -33,10 +39,19 @@ def build_alert(
         subject=story.id,
         time=now,
         data=AlertData(
-            event=event, category=hit.category, kind=kind,  # type: ignore[arg-type]
-            rules=[hit.rule], story=story.id, headline=article.title, link=article.link,
-            source=article.source, published=article.published, detected=matched,
-            score=hit.score, evidence=list(hit.evidence), sources=list(story.sources),
+            event=event,
+            category=hit.category,
+            kind=kind,
+            rules=[hit.rule],
+            story=story.id,
+            headline=article.title,
+            link=article.link,
+            source=article.source,
+            published=article.published,
+            detected=matched,
+            score=hit.score,
+            evidence=list(hit.evidence),
+            sources=list(story.sources),
             timestamps=timestamps,
         ),
     )

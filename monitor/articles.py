@@ -8,8 +8,26 @@ import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 TRACKING_PARAMS = frozenset(
-    {"fbclid", "gclid", "dclid", "mc_cid", "mc_eid", "ocid", "cmpid", "icid", "traffic_source",
-     "ref", "ref_src", "smid", "smtyp", "taid", "partner", "rss", "at_medium", "at_campaign"}
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "mc_cid",
+        "mc_eid",
+        "ocid",
+        "cmpid",
+        "icid",
+        "traffic_source",
+        "ref",
+        "ref_src",
+        "smid",
+        "smtyp",
+        "taid",
+        "partner",
+        "rss",
+        "at_medium",
+        "at_campaign",
+    }
 )
 _TAG = re.compile(r"<[^>]+>")
 _BLOCK = re.compile(r"</?(p|br|div|li|h[1-6])\b[^>]*>", re.IGNORECASE)
@@ -44,7 +62,7 @@ def canonical_link(link: str) -> str:
 def article_id(*, guid: str | None, link: str | None, feed_url: str, title: str) -> str:
     """A stable id: the guid, else the canonical link, else a hash of feed and title.
 
-    Guids are only unique within a feed, so a guid that is not itself a URL is qualified by the feed.
+    Guids are only unique within a feed, so a guid that is not a URL is qualified by the feed.
     """
     if guid and guid.strip():
         guid = guid.strip()

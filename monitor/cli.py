@@ -79,17 +79,31 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
 def _logging(ctx: click.Context, *, to_file: bool = False, quiet: bool = False) -> None:
     settings: Settings = ctx.obj["settings"]
-    configure(settings.log_level, log_file=settings.data_dir / "monitor.log" if to_file else None,
-              quiet_console=quiet, verbose=ctx.obj["verbose"])
+    configure(
+        settings.log_level,
+        log_file=settings.data_dir / "monitor.log" if to_file else None,
+        quiet_console=quiet,
+        verbose=ctx.obj["verbose"],
+    )
 
 
 # run / worker / poll / web / broker -------------------------------------------------------------
 @main.command()
-@click.option("--demo", is_flag=True, help="Serve and poll the bundled demo timeline (12 Feb – 30 Apr 2025).")
-@click.option("--speed", type=click.FloatRange(min=0.01), default=None,
-              help="Demo pace: 1 plays the timeline in about 3 minutes, 2 twice as fast.")
-@click.option("--port", type=click.IntRange(0, 65535), default=None,
-              help="Status page port (default 8080, or MONITOR_WEB__PORT; 0 picks a free one).")
+@click.option(
+    "--demo", is_flag=True, help="Serve and poll the bundled demo timeline (12 Feb – 30 Apr 2025)."
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0.01),
+    default=None,
+    help="Demo pace: 1 plays the timeline in about 3 minutes, 2 twice as fast.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Status page port (default 8080, or MONITOR_WEB__PORT; 0 picks a free one).",
+)
 @click.pass_context
 def run(ctx: click.Context, demo: bool, speed: float | None, port: int | None) -> None:
     """Everything in one process: broker, Redis, pollers, worker, status page.
@@ -100,9 +114,13 @@ def run(ctx: click.Context, demo: bool, speed: float | None, port: int | None) -
     """
     settings = _settings(ctx)
     if speed is not None:
-        settings = settings.model_copy(update={"demo": settings.demo.model_copy(update={"speed": speed})})
+        settings = settings.model_copy(
+            update={"demo": settings.demo.model_copy(update={"speed": speed})}
+        )
     if port is not None:
-        settings = settings.model_copy(update={"web": settings.web.model_copy(update={"port": port})})
+        settings = settings.model_copy(
+            update={"web": settings.web.model_copy(update={"port": port})}
+        )
     _logging(ctx, to_file=True, quiet=True)
     from agents.runner import run_all  # Faust stays out of every other command
 
@@ -144,7 +162,9 @@ def web(ctx: click.Context, port: int | None) -> None:
 
     settings = _settings(ctx)
     if port is not None:
-        settings = settings.model_copy(update={"web": settings.web.model_copy(update={"port": port})})
+        settings = settings.model_copy(
+            update={"web": settings.web.model_copy(update={"port": port})}
+        )
     _logging(ctx)
     _run(run_web(settings))
 
@@ -175,8 +195,9 @@ def alerts() -> None:
 @click.option("--from-beginning", is_flag=True, help="Replay every alert still on the topics.")
 @click.option("--json", "as_json", is_flag=True, help="One CloudEvents JSON object per line.")
 @click.pass_context
-def alerts_follow(ctx: click.Context, categories: tuple[str, ...], from_beginning: bool,
-                  as_json: bool) -> None:
+def alerts_follow(
+    ctx: click.Context, categories: tuple[str, ...], from_beginning: bool, as_json: bool
+) -> None:
     """Print alerts as they arrive on alerts.CATEGORY (default: every rule's category).
 
     Finds the embedded broker by itself; Ctrl-C stops.
@@ -224,8 +245,13 @@ def rules_list(ctx: click.Context) -> None:
 
 @rules.command("test")
 @click.argument("source", default="-", type=click.File("r", encoding="utf-8"))
-@click.option("--rules", "rule_files", multiple=True, type=click.Path(path_type=Path),
-              help="Test these rule files instead of config/rules.")
+@click.option(
+    "--rules",
+    "rule_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Test these rule files instead of config/rules.",
+)
 @click.pass_context
 def rules_test(ctx: click.Context, source: Any, rule_files: tuple[Path, ...]) -> None:
     """Dry-run the rules over JSON Lines articles from SOURCE (a file, or - for stdin).
@@ -247,13 +273,16 @@ def _not_yet(what: str) -> Callable[..., None]:
             "built. For now edit config/rules/ (check with `monitor rules validate FILE`) and "
             "restart the worker."
         )
+
     return command
 
 
 rules.command("add", help="Publish rules to the running monitor (not available yet).")(
-    click.argument("files", nargs=-1, required=True)(_not_yet("monitor rules add")))
+    click.argument("files", nargs=-1, required=True)(_not_yet("monitor rules add"))
+)
 rules.command("remove", help="Remove a rule from the running monitor (not available yet).")(
-    click.argument("rule_id")(_not_yet("monitor rules remove")))
+    click.argument("rule_id")(_not_yet("monitor rules remove"))
+)
 
 
 # feeds -------------------------------------------------------------------------------------------
@@ -280,9 +309,11 @@ def feeds_check(ctx: click.Context, target: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary))
     else:
-        click.echo(f"{target}: {summary['articles']} article(s)"
-                   + (f"; warning: {summary['warning']}" if summary.get("warning") else ""),
-                   err=True)
+        click.echo(
+            f"{target}: {summary['articles']} article(s)"
+            + (f"; warning: {summary['warning']}" if summary.get("warning") else ""),
+            err=True,
+        )
 
 
 @feeds.command("list")

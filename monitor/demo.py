@@ -2,7 +2,8 @@
 
 The timeline (``config/demo/timeline.yaml``) runs from its ``start`` to its ``end``; at speed 1 it
 plays in ``duration`` real seconds (three minutes). Each outlet's feed shows its newest items
-published up to the virtual now, with ETag and Last-Modified, answering conditional GETs with 304, so
+published up to the virtual now, with ETag and Last-Modified, answering conditional GETs with 304,
+so
 the real pollers poll it over HTTP exactly as they poll the web.
 """
 
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from monitor.errors import ConfigError
 from monitor.feeds import FeedConfig
+from monitor.web import bound_port
 
 log = logging.getLogger(__name__)
 ITEMS_PER_FEED = 30
@@ -82,16 +84,21 @@ def load_timeline(path: Path) -> Timeline:
         timeline = Timeline.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise ConfigError(err["msg"], file=path,
-                          field=".".join(str(p) for p in err["loc"])) from exc
+        raise ConfigError(
+            err["msg"], file=path, field=".".join(str(p) for p in err["loc"])
+        ) from exc
     outlets = {o.id for o in timeline.outlets}
     for index, item in enumerate(timeline.items):
         if item.outlet not in outlets:
-            raise ConfigError(f"unknown outlet {item.outlet!r}", file=path,
-                              field=f"items.{index}.outlet")
+            raise ConfigError(
+                f"unknown outlet {item.outlet!r}", file=path, field=f"items.{index}.outlet"
+            )
         if not timeline.start <= item.published <= timeline.end:
-            raise ConfigError("published lies outside the timeline's start and end", file=path,
-                              field=f"items.{index}.published")
+            raise ConfigError(
+                "published lies outside the timeline's start and end",
+                file=path,
+                field=f"items.{index}.published",
+            )
     items = sorted(timeline.items, key=lambda i: i.published)
     return timeline.model_copy(update={"items": items})
 
@@ -106,8 +113,15 @@ def item_link(timeline: Timeline, item: DemoItem) -> str:
 class VirtualClock:
     """Maps real elapsed time onto the timeline: ``start + elapsed * rate``."""
 
-    def __init__(self, start: datetime, end: datetime, *, duration: float, speed: float,
-                 real_start: float | None = None):
+    def __init__(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        duration: float,
+        speed: float,
+        real_start: float | None = None,
+    ):
         self.start, self.end = start, end
         self.rate = (end - start).total_seconds() / (duration / speed)
         self.real_start = time.monotonic() if real_start is None else real_start
@@ -184,8 +198,11 @@ class DemoServer:
         body = render_feed(self.timeline, outlet, items)
         etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
         newest = items[0].published if items else self.timeline.start
-        headers = {"ETag": etag, "Last-Modified": format_datetime(newest, usegmt=True),
-                   "Cache-Control": "no-cache"}
+        headers = {
+            "ETag": etag,
+            "Last-Modified": format_datetime(newest, usegmt=True),
+            "Cache-Control": "no-cache",
+        }
         if request.headers.get("If-None-Match") == etag:
             self.not_modified += 1
             return web.Response(status=304, headers=headers)
@@ -199,11 +216,14 @@ class DemoServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, port)
         await site.start()
-        server = site._server
-        assert server is not None and server.sockets
-        self.port = server.sockets[0].getsockname()[1]
-        log.info("demo.started url=http://%s:%s/feeds/ outlets=%d items=%d", self.host, self.port,
-                 len(self.timeline.outlets), len(self.timeline.items))
+        self.port = bound_port(site)
+        log.info(
+            "demo.started url=http://%s:%s/feeds/ outlets=%d items=%d",
+            self.host,
+            self.port,
+            len(self.timeline.outlets),
+            len(self.timeline.items),
+        )
 
     async def stop(self) -> None:
         if self._runner:
@@ -212,7 +232,12 @@ class DemoServer:
     def feeds(self, poll_interval: float) -> list[FeedConfig]:
         """The feed list that polls this server."""
         return [
-            FeedConfig(url=f"http://{self.host}:{self.port}/feeds/{o.id}.xml", name=o.name,
-                       language=o.language, interval=poll_interval, allow_private=True)
+            FeedConfig(
+                url=f"http://{self.host}:{self.port}/feeds/{o.id}.xml",
+                name=o.name,
+                language=o.language,
+                interval=poll_interval,
+                allow_private=True,
+            )
             for o in self.timeline.outlets
         ]

@@ -22,16 +22,18 @@ def article_from_line(data: dict[str, object]) -> Article:
     source = data.get("source") or "unknown"
     if isinstance(source, str):
         source = {"url": source, "name": source}
-    return Article.model_validate({
-        "id": data.get("id") or data.get("link") or "",
-        "title": data.get("title", ""),
-        "summary": data.get("summary", "") or "",
-        "link": data.get("link", "") or "",
-        "source": Source.model_validate(source),
-        "language": data.get("language"),
-        "published": data.get("published"),
-        "fetched": data.get("fetched") or datetime.now(UTC),
-    })
+    return Article.model_validate(
+        {
+            "id": data.get("id") or data.get("link") or "",
+            "title": data.get("title", ""),
+            "summary": data.get("summary", "") or "",
+            "link": data.get("link", "") or "",
+            "source": Source.model_validate(source),
+            "language": data.get("language"),
+            "published": data.get("published"),
+            "fetched": data.get("fetched") or datetime.now(UTC),
+        }
+    )
 
 
 def dry_run(settings: Settings, source: TextIO, out: TextIO, *, rule_files: list[Path]) -> int:
@@ -48,8 +50,9 @@ def dry_run(settings: Settings, source: TextIO, out: TextIO, *, rule_files: list
         try:
             article = article_from_line(json.loads(line))
         except (json.JSONDecodeError, ValidationError, AttributeError) as exc:
-            raise ConfigError(f"line {number}: not an article: {exc}",
-                              file=getattr(source, "name", "<stdin>")) from exc
+            raise ConfigError(
+                f"line {number}: not an article: {exc}", file=getattr(source, "name", "<stdin>")
+            ) from exc
         out.write(json.dumps(matcher.match(article).to_dict(), ensure_ascii=False) + "\n")
         count += 1
     if count == 0:

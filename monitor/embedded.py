@@ -100,12 +100,28 @@ class EmbeddedRedis:
         self.workdir.mkdir(parents=True, exist_ok=True)
         port = _free_port()
         binary = redis_server_binary()
-        cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--dir", str(self.workdir.resolve()), "--loglevel", "warning"]
+        cmd = [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.workdir.resolve()),
+            "--loglevel",
+            "warning",
+        ]
         log_path = self.workdir / "redis.log"
         with log_path.open("ab") as log_file:
             self._proc = subprocess.Popen(  # noqa: S603 - a fixed binary and arguments
-                cmd, stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent  # noqa: PLW1509
+                cmd,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -114,7 +130,10 @@ class EmbeddedRedis:
                     f"redis-server ({binary}) exited with status {self._proc.returncode}; "
                     f"see {log_path}"
                 )
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2) as s:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", port), 0.2) as s,
+            ):
                 s.sendall(b"PING\r\n")
                 if s.recv(16).startswith(b"+PONG"):
                     self.url = f"redis://127.0.0.1:{port}/0"
@@ -203,7 +222,8 @@ def resolve_endpoints(settings: Settings) -> Endpoints:
     runtime = read_runtime(settings.runtime_file)
     if runtime is None:
         raise ServiceError(
-            f"no broker configured and no embedded monitor running (no live {settings.runtime_file}). "
+            "no broker configured and no embedded monitor running "
+            f"(no live {settings.runtime_file}). "
             "Start one with `monitor run` or `monitor broker` in this directory, or set "
             "MONITOR_KAFKA_BROKER and MONITOR_REDIS_URL."
         )

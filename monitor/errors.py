@@ -1,7 +1,7 @@
 """The monitor's exceptions, all under one root.
 
 MonitorError
-├── ConfigError        a data file (feeds, events, rules, demo timeline) is invalid: carries file and field
+├── ConfigError        a data file (feeds, events, rules, demo) is invalid: carries file, field
 ├── FeedError          a feed could not be fetched or parsed: carries the feed url
 └── ServiceError       Kafka or Redis is unreachable or not configured: says what to start or set
 """
@@ -12,14 +12,18 @@ from pathlib import Path
 
 
 class MonitorError(Exception):
-    """Root of every error the monitor raises on purpose; the CLI prints these without a traceback."""
+    """Root of every error the monitor raises on purpose; the CLI prints them without traceback."""
 
 
 class ConfigError(MonitorError):
     """A configuration or data file is invalid."""
 
     def __init__(
-        self, message: str, *, file: Path | str | None = None, field: str | None = None,
+        self,
+        message: str,
+        *,
+        file: Path | str | None = None,
+        field: str | None = None,
         rule: str | None = None,
     ):
         self.file = str(file) if file is not None else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -19,30 +20,50 @@ async def check_feed(settings: Settings, target: str) -> tuple[list[Article], di
     if target.startswith(("http://", "https://")):
         feed = FeedConfig(url=target, allow_private=True)
         async with new_session(settings.poll) as session:
-            result = await fetch_feed(session, target, validators=Validators(),
-                                      max_bytes=settings.poll.max_bytes, allow_private=True)
+            result = await fetch_feed(
+                session,
+                target,
+                validators=Validators(),
+                max_bytes=settings.poll.max_bytes,
+                allow_private=True,
+            )
         if not result.ok:
             raise FeedError(result.error or "fetch failed", url=target, status=result.status)
         body, headers = result.body, result.headers
     else:
-        path = Path(target)
-        try:
-            body = path.read_bytes()
-        except OSError as exc:
-            raise FeedError(f"cannot read file: {exc.strerror}", url=target) from exc
-        feed = FeedConfig(url=path.resolve().as_uri().replace("file://", "http://localhost"),
-                          name=path.name, allow_private=True)
+        body, feed = await asyncio.to_thread(_read_feed_file, Path(target))
         headers = {}
     parsed = parse_feed(body, feed=feed, headers=headers)
     if parsed.error:
         raise FeedError(parsed.error, url=target)
-    summary = {"feed": target, "title": parsed.title, "articles": len(parsed.articles),
-               "warning": parsed.warning, "ttl_seconds": parsed.ttl_seconds, "hub": parsed.hub}
+    summary = {
+        "feed": target,
+        "title": parsed.title,
+        "articles": len(parsed.articles),
+        "warning": parsed.warning,
+        "ttl_seconds": parsed.ttl_seconds,
+        "hub": parsed.hub,
+    }
     return parsed.articles, summary
 
 
+def _read_feed_file(path: Path) -> tuple[bytes, FeedConfig]:
+    try:
+        body = path.read_bytes()
+    except OSError as exc:
+        raise FeedError(f"cannot read file: {exc.strerror}", url=str(path)) from exc
+    return body, FeedConfig(
+        url=f"http://localhost{path.absolute()}", name=path.name, allow_private=True
+    )
+
+
 def _write(path: Path, feeds: list[FeedConfig]) -> None:
-    data = {"version": 1, "feeds": [f.model_dump(exclude_none=True, exclude_defaults=True) | {"url": f.url} for f in feeds]}
+    data = {
+        "version": 1,
+        "feeds": [
+            f.model_dump(exclude_none=True, exclude_defaults=True) | {"url": f.url} for f in feeds
+        ],
+    }
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
@@ -53,8 +74,9 @@ def add_feed(path: Path, url: str, name: str | None) -> None:
     try:
         feeds.append(FeedConfig(url=url, name=name))
     except ValueError as exc:
-        raise ConfigError(f"not a feed URL (expected http:// or https://): {url}", file=path,
-                          field="url") from exc
+        raise ConfigError(
+            f"not a feed URL (expected http:// or https://): {url}", file=path, field="url"
+        ) from exc
     _write(path, feeds)
 
 

@@ -90,7 +90,9 @@ async def fetch_feed(
     started = loop.time()
     if not allow_private and await is_private_host(url):
         return FetchResult(url, None, error="refused: host resolves to a private or local address")
-    headers = {"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"}
+    headers = {
+        "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5"
+    }
     if validators.etag:
         headers["If-None-Match"] = validators.etag
     if validators.last_modified:
@@ -98,18 +100,27 @@ async def fetch_feed(
     try:
         async with session.get(url, headers=headers, max_redirects=5) as resp:
             if resp.status == 304:
-                return FetchResult(url, 304, validators=validators, not_modified=True,
-                                   elapsed=loop.time() - started)
+                return FetchResult(
+                    url,
+                    304,
+                    validators=validators,
+                    not_modified=True,
+                    elapsed=loop.time() - started,
+                )
             if resp.status >= 400:
-                return FetchResult(url, resp.status, error=f"HTTP {resp.status} {resp.reason}",
-                                   elapsed=loop.time() - started)
+                return FetchResult(
+                    url,
+                    resp.status,
+                    error=f"HTTP {resp.status} {resp.reason}",
+                    elapsed=loop.time() - started,
+                )
             body = await _read_capped(resp, max_bytes)
             resp_headers = {k.lower(): v for k, v in resp.headers.items()}
-    except _TooLarge:
+    except _TooLargeError:
         return FetchResult(url, None, error=f"body larger than {max_bytes} bytes; cut off")
     except aiohttp.TooManyRedirects:
         return FetchResult(url, None, error="too many redirects (a loop?)")
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         return FetchResult(url, None, error="timed out")
     except aiohttp.ClientError as exc:
         return FetchResult(url, None, error=f"{type(exc).__name__}: {exc}")
@@ -130,7 +141,7 @@ async def fetch_feed(
     )
 
 
-class _TooLarge(Exception):
+class _TooLargeError(Exception):
     pass
 
 
@@ -140,6 +151,6 @@ async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
     async for chunk in resp.content.iter_chunked(65536):
         size += len(chunk)
         if size > max_bytes:
-            raise _TooLarge
+            raise _TooLargeError
         chunks.append(chunk)
     return b"".join(chunks)

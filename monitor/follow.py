@@ -27,21 +27,27 @@ async def follow_alerts(
 ) -> None:
     """Print every alert on the categories' topics until ``stop`` is set."""
     stop = stop or asyncio.Event()
-    consumer = await start_consumer(bootstrap, [alert_topic(c) for c in categories],
-                                    from_beginning=from_beginning)
+    consumer = await start_consumer(
+        bootstrap, [alert_topic(c) for c in categories], from_beginning=from_beginning
+    )
     try:
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=250)
             for records in batches.values():
                 for record in records:
-                    _show(record.value, out=out, as_json=as_json, colour=colour,
-                          on_alert=on_alert)
+                    _show(record.value, out=out, as_json=as_json, colour=colour, on_alert=on_alert)
     finally:
         await consumer.stop()
 
 
-def _show(raw: bytes | None, *, out: TextIO, as_json: bool, colour: bool,
-          on_alert: Callable[[Alert], None] | None) -> None:
+def _show(
+    raw: bytes | None,
+    *,
+    out: TextIO,
+    as_json: bool,
+    colour: bool,
+    on_alert: Callable[[Alert], None] | None,
+) -> None:
     if as_json:
         out.write((raw or b"").decode(errors="replace") + "\n")
         out.flush()

@@ -26,7 +26,10 @@ def alert_topic(category: str) -> str:
 async def start_producer(bootstrap: str, *, linger_ms: int = 5) -> AIOKafkaProducer:
     """A started producer, or ServiceError saying which broker did not answer."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=linger_ms, request_timeout_ms=15000,
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=linger_ms,
+        request_timeout_ms=15000,
     )
     try:
         await producer.start()
@@ -37,7 +40,11 @@ async def start_producer(bootstrap: str, *, linger_ms: int = 5) -> AIOKafkaProdu
 
 
 async def start_consumer(
-    bootstrap: str, topics: list[str], *, from_beginning: bool, group_id: str | None = None,
+    bootstrap: str,
+    topics: list[str],
+    *,
+    from_beginning: bool,
+    group_id: str | None = None,
 ) -> AIOKafkaConsumer:
     consumer = AIOKafkaConsumer(
         *topics,

@@ -12,15 +12,24 @@ NOISY = ("faust", "mode", "aiokafka", "kafka", "aiohttp.access", "asyncio")
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        payload = {"time": self.formatTime(record), "level": record.levelname.lower(),
-                   "logger": record.name, "message": record.getMessage()}
+        payload = {
+            "time": self.formatTime(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
         return json.dumps(payload)
 
 
-def configure(level: str = "INFO", *, log_file: Path | None = None, quiet_console: bool = False,
-              verbose: bool = False) -> None:
+def configure(
+    level: str = "INFO",
+    *,
+    log_file: Path | None = None,
+    quiet_console: bool = False,
+    verbose: bool = False,
+) -> None:
     """Console handler (pretty on a TTY, JSON otherwise) and an optional file handler at INFO."""
     root = logging.getLogger()
     root.handlers.clear()
@@ -28,7 +37,9 @@ def configure(level: str = "INFO", *, log_file: Path | None = None, quiet_consol
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.WARNING if quiet_console and not verbose else level.upper())
     if sys.stderr.isatty():
-        console.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+        console.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S")
+        )
     else:
         console.setFormatter(JsonFormatter())
     root.addHandler(console)

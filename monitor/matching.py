@@ -80,7 +80,9 @@ def _threshold(word: str, term: Term) -> int:
     return 100 if len(word.rstrip("*")) < EXACT_BELOW_LENGTH else DEFAULT_FUZZY
 
 
-def _compile(spec_id: str, spec: MatchSpec) -> tuple[list[_Pattern], list[tuple[re.Pattern[str], str, str, str]]]:
+def _compile(
+    spec_id: str, spec: MatchSpec
+) -> tuple[list[_Pattern], list[tuple[re.Pattern[str], str, str, str]]]:
     patterns, regexes = [], []
     for kind, group, terms in spec.groups():
         for term in terms:
@@ -174,8 +176,9 @@ class Matcher:
                 else:
                     self._fuzzy_words[first].append(pattern)
         self._fuzzy_vocab = list(self._fuzzy_words)
-        self._min_fuzzy = min((p.thresholds[0] for ps in self._fuzzy_words.values() for p in ps),
-                              default=100)
+        self._min_fuzzy = min(
+            (p.thresholds[0] for ps in self._fuzzy_words.values() for p in ps), default=100
+        )
         self._candidates = lru_cache(maxsize=65536)(self._candidates_uncached)
 
     @property
@@ -187,7 +190,10 @@ class Matcher:
         found += [p for p in self._prefix if word.startswith(p.words[0][:-1])]
         if len(word) >= EXACT_BELOW_LENGTH - 1 and self._fuzzy_vocab:
             for vocab_word, _score, _ in process.extract(
-                word, self._fuzzy_vocab, scorer=fuzz.ratio, score_cutoff=self._min_fuzzy,
+                word,
+                self._fuzzy_vocab,
+                scorer=fuzz.ratio,
+                score_cutoff=self._min_fuzzy,
                 limit=None,
             ):
                 found += self._fuzzy_words[vocab_word]
@@ -210,9 +216,15 @@ class Matcher:
                 ):
                     continue
                 span = text[token.start : tokens[i + n - 1].end]
-                yield pattern, Evidence(
-                    group=pattern.group, term=pattern.label, field=field_name, text=span,
-                    score=round(min(scores) / 100, 3),
+                yield (
+                    pattern,
+                    Evidence(
+                        group=pattern.group,
+                        term=pattern.label,
+                        field=field_name,
+                        text=span,
+                        score=round(min(scores) / 100, 3),
+                    ),
                 )
 
     def _hits(self, article: Article) -> dict[tuple[str, str], Evidence]:
@@ -231,10 +243,16 @@ class Matcher:
                 for regex, spec_id, _kind, group in self._regexes:
                     found = regex.search(folded)
                     if found and field_name in self._specs[spec_id].fields:
-                        best.setdefault((spec_id, group), Evidence(
-                            group=group, term=regex.pattern, field=field_name,
-                            text=found.group(), score=1.0,
-                        ))
+                        best.setdefault(
+                            (spec_id, group),
+                            Evidence(
+                                group=group,
+                                term=regex.pattern,
+                                field=field_name,
+                                text=found.group(),
+                                score=1.0,
+                            ),
+                        )
         return best
 
     def _evaluate(self, spec_id: str, hits: dict[tuple[str, str], Evidence]) -> _SpecOutcome:
@@ -254,8 +272,9 @@ class Matcher:
         if score < spec.min_score:
             return _SpecOutcome(False, score)
         context = [got[g] for g in spec.context if g in got]
-        return _SpecOutcome(True, score, [*required, *(e for e in any_hits if e not in required),
-                                          *context])
+        return _SpecOutcome(
+            True, score, [*required, *(e for e in any_hits if e not in required), *context]
+        )
 
     def _in_window(self, event: TrackedEvent, article: Article) -> bool:
         when = article.published or article.fetched
@@ -277,8 +296,15 @@ class Matcher:
                 continue
             outcome = self._evaluate(f"rule:{rule.id}", hits)
             if outcome.ok:
-                rule_hits.append(RuleHit(rule.id, rule.category, rule.alert_topic,
-                                         round(outcome.score, 3), tuple(outcome.evidence)))
+                rule_hits.append(
+                    RuleHit(
+                        rule.id,
+                        rule.category,
+                        rule.alert_topic,
+                        round(outcome.score, 3),
+                        tuple(outcome.evidence),
+                    )
+                )
         best_event = max(events.values(), key=lambda o: o.score, default=None)
         return MatchResult(
             article.id,

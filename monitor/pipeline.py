@@ -12,16 +12,22 @@ from monitor.models import Alert, Article, DeadLetter, MatchRecord
 from monitor.stories import Story, assign
 
 
-def dead_letter(*, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
-                reason: str) -> DeadLetter:
+def dead_letter(
+    *, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None, reason: str
+) -> DeadLetter:
     return DeadLetter(
-        topic=topic, partition=partition, offset=offset,
+        topic=topic,
+        partition=partition,
+        offset=offset,
         key=key.decode(errors="replace") if key is not None else None,
-        value=(value or b"").decode(errors="replace")[:10000], reason=reason,
+        value=(value or b"").decode(errors="replace")[:10000],
+        reason=reason,
     )
 
 
-def match_article(matcher: Matcher, article: Article, now: datetime | None = None) -> list[MatchRecord]:
+def match_article(
+    matcher: Matcher, article: Article, now: datetime | None = None
+) -> list[MatchRecord]:
     """One record per rule that fired, for the story stage."""
     now = now or datetime.now(UTC)
     result = matcher.match(article)
@@ -29,26 +35,48 @@ def match_article(matcher: Matcher, article: Article, now: datetime | None = Non
         return []
     event = result.events[0]
     return [
-        MatchRecord(event=event, rule=h.rule, category=h.category, topic=h.topic, score=h.score,
-                    evidence=[*h.evidence, *result.event_evidence], matched=now, article=article)
+        MatchRecord(
+            event=event,
+            rule=h.rule,
+            category=h.category,
+            topic=h.topic,
+            score=h.score,
+            evidence=[*h.evidence, *result.event_evidence],
+            matched=now,
+            article=article,
+        )
         for h in result.hits
     ]
 
 
-def story_step(stored: list[dict[str, object]], record: MatchRecord,
-               now: datetime | None = None) -> tuple[list[dict[str, object]], Alert | None]:
+def story_step(
+    stored: list[dict[str, object]], record: MatchRecord, now: datetime | None = None
+) -> tuple[list[dict[str, object]], Alert | None]:
     """Place a match into its category's stories; return the new stored list and the alert due."""
     article = record.article
     stories = [Story.from_dict(d) for d in stored]
-    outcome = assign(stories, category=record.category, article_id=article.id, title=article.title,
-                     source=article.source.name,
-                     published=article.published or article.fetched)
+    outcome = assign(
+        stories,
+        category=record.category,
+        article_id=article.id,
+        title=article.title,
+        source=article.source.name,
+        published=article.published or article.fetched,
+    )
     alert = None
     if outcome.kind is not None:
-        hit = RuleHit(record.rule, record.category, record.topic, record.score,
-                      tuple(record.evidence))
-        alert = build_alert(event=record.event, article=article, hit=hit, story=outcome.story,
-                            kind=outcome.kind, matched=record.matched, now=now)
+        hit = RuleHit(
+            record.rule, record.category, record.topic, record.score, tuple(record.evidence)
+        )
+        alert = build_alert(
+            event=record.event,
+            article=article,
+            hit=hit,
+            story=outcome.story,
+            kind=outcome.kind,
+            matched=record.matched,
+            now=now,
+        )
     return [s.to_dict() for s in outcome.stories], alert
 
 

@@ -8,6 +8,8 @@ is a feed status, never a crash.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -61,28 +63,35 @@ class Poller:
                 for feed in self.feeds:
                     if feed.url in in_flight or states[feed.url].next_check > now:
                         continue
-                    in_flight[feed.url] = asyncio.create_task(
+                    task = asyncio.create_task(
                         self._poll(session, feed, states, limit), name=f"poll {feed.url}"
                     )
-                    in_flight[feed.url].add_done_callback(lambda _t, u=feed.url: in_flight.pop(u))
+                    in_flight[feed.url] = task
+                    task.add_done_callback(functools.partial(_forget, in_flight, feed.url))
                 if now - last_beat >= 2:
-                    await self.status.heartbeat("poller", self.ident,
-                                                {"feeds": len(self.feeds), "published": self.published})
+                    await self.status.heartbeat(
+                        "poller",
+                        self.ident,
+                        {"feeds": len(self.feeds), "published": self.published},
+                    )
                     last_beat = now
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), TICK)
-                except TimeoutError:
-                    pass
             for task in list(in_flight.values()):
                 task.cancel()
             await asyncio.gather(*in_flight.values(), return_exceptions=True)
         log.info("poller.stopped published=%d", self.published)
 
     async def _load(self, feed: FeedConfig) -> FeedState:
-        return await self.status.load_feed(feed.url, feed.label, feed.interval or self.settings.interval)
+        return await self.status.load_feed(
+            feed.url, feed.label, feed.interval or self.settings.interval
+        )
 
     async def _poll(
-        self, session: aiohttp.ClientSession, feed: FeedConfig, states: dict[str, FeedState],
+        self,
+        session: aiohttp.ClientSession,
+        feed: FeedConfig,
+        states: dict[str, FeedState],
         limit: asyncio.Semaphore,
     ) -> None:
         async with limit:
@@ -96,22 +105,31 @@ class Poller:
     ) -> FeedState:
         """One fetch-parse-publish cycle for one feed; returns the feed's next state."""
         validators = Validators(state.etag, state.last_modified, state.body_hash)
-        result = await fetch_feed(session, feed.url, validators=validators,
-                                  max_bytes=self.settings.max_bytes,
-                                  allow_private=feed.allow_private)
+        result = await fetch_feed(
+            session,
+            feed.url,
+            validators=validators,
+            max_bytes=self.settings.max_bytes,
+            allow_private=feed.allow_private,
+        )
         now = time.time()
         if not result.ok:
             log.warning("feed.failed feed=%s error=%s", feed.url, result.error)
-            return after_failure(state, now=now, error=result.error or "unknown",
-                                 gone=result.status == 410)
+            return after_failure(
+                state, now=now, error=result.error or "unknown", gone=result.status == 410
+            )
         if result.not_modified:
             log.debug("feed.not_modified feed=%s", feed.url)
-            return after_success(state, now=now, new_items=0, not_modified=True,
-                                 etag=result.validators.etag,
-                                 last_modified=result.validators.last_modified,
-                                 body_hash=result.validators.body_hash)
-        parsed = await asyncio.to_thread(parse_feed, result.body, feed=feed,
-                                         headers=result.headers)
+            return after_success(
+                state,
+                now=now,
+                new_items=0,
+                not_modified=True,
+                etag=result.validators.etag,
+                last_modified=result.validators.last_modified,
+                body_hash=result.validators.body_hash,
+            )
+        parsed = await asyncio.to_thread(parse_feed, result.body, feed=feed, headers=result.headers)
         if parsed.error:
             log.warning("feed.parse_failed feed=%s error=%s", feed.url, parsed.error)
             return after_failure(state, now=now, error=parsed.error)
@@ -119,15 +137,31 @@ class Poller:
             log.info("feed.bozo feed=%s warning=%s", feed.url, parsed.warning)
         by_id = {a.id: a for a in parsed.articles}
         new_ids = await self.status.unseen(feed.url, list(by_id))
-        await send_all(self.producer, ARTICLES_TOPIC,
-                       [(i.encode(), by_id[i].to_bytes()) for i in new_ids])
+        await send_all(
+            self.producer, ARTICLES_TOPIC, [(i.encode(), by_id[i].to_bytes()) for i in new_ids]
+        )
         await self.status.mark_seen(feed.url, new_ids, now)
         await self.status.count({"articles.published": len(new_ids)})
         self.published += len(new_ids)
-        log.info("feed.polled feed=%s status=%s entries=%d new=%d elapsed_ms=%.0f",
-                 feed.url, result.status, len(by_id), len(new_ids), result.elapsed * 1000)
-        return after_success(state, now=now, new_items=len(new_ids), not_modified=False,
-                             etag=result.validators.etag,
-                             last_modified=result.validators.last_modified,
-                             body_hash=result.validators.body_hash,
-                             min_interval=parsed.ttl_seconds)
+        log.info(
+            "feed.polled feed=%s status=%s entries=%d new=%d elapsed_ms=%.0f",
+            feed.url,
+            result.status,
+            len(by_id),
+            len(new_ids),
+            result.elapsed * 1000,
+        )
+        return after_success(
+            state,
+            now=now,
+            new_items=len(new_ids),
+            not_modified=False,
+            etag=result.validators.etag,
+            last_modified=result.validators.last_modified,
+            body_hash=result.validators.body_hash,
+            min_interval=parsed.ttl_seconds,
+        )
+
+
+def _forget(in_flight: dict[str, asyncio.Task[None]], url: str, _task: asyncio.Task[None]) -> None:
+    in_flight.pop(url, None)

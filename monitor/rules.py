@@ -16,15 +16,16 @@ A rule file holds ``version: 1`` and a list of ``rules``; an event file holds ``
       min_score: 0.0
 
 A term is a string (a word or phrase; ``*`` at the end of a word matches any ending) or a mapping
-``{term, aliases, fuzzy, regex, exact_case}``. ``fuzzy`` is the least rapidfuzz ratio (0-100) a word may have to
-count as a variant; words shorter than five letters must match exactly unless ``fuzzy`` says otherwise.
+``{term, aliases, fuzzy, regex, exact_case}``. ``fuzzy`` is the least rapidfuzz ratio (0-100) a
+word may have to count as a variant; words shorter than five letters must match exactly unless
+``fuzzy`` says otherwise.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable
-import datetime as dt
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,7 +49,9 @@ class Term(_Strict):
     aliases: tuple[str, ...] = ()
     fuzzy: int | None = Field(None, ge=50, le=100)
     regex: str | None = None
-    exact_case: bool = Field(False, description="match only with this capitalisation (SWIFT, not swift)")
+    exact_case: bool = Field(
+        False, description="match only with this capitalisation (SWIFT, not swift)"
+    )
 
     @field_validator("regex")
     @classmethod
@@ -158,7 +161,8 @@ def _read_yaml(path: Path) -> Any:
     if version not in SUPPORTED_VERSIONS:
         raise ConfigError(
             f"expects one of versions {sorted(SUPPORTED_VERSIONS)}, got {version!r}",
-            file=path, field="version",
+            file=path,
+            field="version",
         )
     return data
 
@@ -191,7 +195,9 @@ def load_rules(path: Path) -> list[WatchRule]:
     seen: set[str] = set()
     for index, rule in enumerate(rules):
         if rule.id in seen:
-            raise ConfigError(f"duplicate rule id {rule.id!r}", file=path, field=f"rules.{index}.id")
+            raise ConfigError(
+                f"duplicate rule id {rule.id!r}", file=path, field=f"rules.{index}.id"
+            )
         seen.add(rule.id)
     return rules
 
@@ -229,13 +235,15 @@ def load_rules_dir(directory: Path, events: dict[str, TrackedEvent]) -> list[Wat
         for rule in load_rules(path):
             if rule.id in seen:
                 raise ConfigError(
-                    f"rule id {rule.id!r} is also defined in {seen[rule.id]}", file=path,
+                    f"rule id {rule.id!r} is also defined in {seen[rule.id]}",
+                    file=path,
                     field="rules.id",
                 )
             if rule.event not in events:
                 raise ConfigError(
                     f"rule {rule.id!r}: unknown event {rule.event!r}; known: {sorted(events)}",
-                    file=path, field="event",
+                    file=path,
+                    field="event",
                 )
             seen[rule.id] = path
             rules.append(rule)

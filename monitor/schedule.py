@@ -56,23 +56,29 @@ def after_success(
 ) -> FeedState:
     """The state after a fetch that worked (200 or 304)."""
     interval = max(state.interval, min_interval or 0.0)
-    return state.model_copy(update={
-        "status": "not_modified" if not_modified else "ok",
-        "etag": etag or state.etag,
-        "last_modified": last_modified or state.last_modified,
-        "body_hash": body_hash or state.body_hash,
-        "failures": 0,
-        "last_error": None,
-        "last_success": now,
-        "last_attempt": now,
-        "new_items": new_items,
-        "total_items": state.total_items + new_items,
-        "next_check": now + _jittered(interval, rng),
-    })
+    return state.model_copy(
+        update={
+            "status": "not_modified" if not_modified else "ok",
+            "etag": etag or state.etag,
+            "last_modified": last_modified or state.last_modified,
+            "body_hash": body_hash or state.body_hash,
+            "failures": 0,
+            "last_error": None,
+            "last_success": now,
+            "last_attempt": now,
+            "new_items": new_items,
+            "total_items": state.total_items + new_items,
+            "next_check": now + _jittered(interval, rng),
+        }
+    )
 
 
 def after_failure(
-    state: FeedState, *, now: float, error: str, gone: bool = False,
+    state: FeedState,
+    *,
+    now: float,
+    error: str,
+    gone: bool = False,
     rng: random.Random | None = None,
 ) -> FeedState:
     """The state after a failed fetch or parse: exponential backoff, capped, never giving up."""
@@ -80,11 +86,13 @@ def after_failure(
     backoff = min(state.interval * (2 ** min(failures, 16)), MAX_BACKOFF)
     if gone:
         backoff = MAX_BACKOFF
-    return state.model_copy(update={
-        "status": "gone" if gone else "failing",
-        "failures": failures,
-        "last_error": error,
-        "last_attempt": now,
-        "new_items": 0,
-        "next_check": now + _jittered(backoff, rng),
-    })
+    return state.model_copy(
+        update={
+            "status": "gone" if gone else "failing",
+            "failures": failures,
+            "last_error": error,
+            "last_attempt": now,
+            "new_items": 0,
+            "next_check": now + _jittered(backoff, rng),
+        }
+    )

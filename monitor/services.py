@@ -11,7 +11,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from monitor.embedded import (
-    EmbeddedBroker, EmbeddedRedis, Endpoints, Runtime, kafka_bootstrap, remove_runtime,
+    EmbeddedBroker,
+    EmbeddedRedis,
+    Endpoints,
+    Runtime,
+    kafka_bootstrap,
+    remove_runtime,
     write_runtime,
 )
 from monitor.settings import Settings
@@ -35,9 +40,15 @@ class Services:
     def publish(self, web_url: str | None = None) -> None:
         """Write the runtime file so other commands find these services."""
         if self.owns_any and self.settings is not None:
-            write_runtime(self.settings.runtime_file, Runtime(
-                kafka=self.endpoints.kafka, redis=self.endpoints.redis, pid=os.getpid(),
-                web=web_url))
+            write_runtime(
+                self.settings.runtime_file,
+                Runtime(
+                    kafka=self.endpoints.kafka,
+                    redis=self.endpoints.redis,
+                    pid=os.getpid(),
+                    web=web_url,
+                ),
+            )
 
     def stop(self) -> None:
         if self.settings is not None and self.owns_any:
@@ -92,5 +103,3 @@ def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-
-

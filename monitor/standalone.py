@@ -25,8 +25,9 @@ async def run_poller(settings: Settings, feeds: list[FeedConfig]) -> None:
     endpoints = resolve_endpoints(settings)
     status = StatusStore.from_url(endpoints.redis)
     producer = await start_producer(endpoints.kafka)
-    poller = Poller(feeds, settings=settings.poll, producer=producer, status=status,
-                    ident=settings.worker_id)
+    poller = Poller(
+        feeds, settings=settings.poll, producer=producer, status=status, ident=settings.worker_id
+    )
     stop = asyncio.Event()
     with stop_on_signals(stop):
         task = asyncio.create_task(poller.run())
@@ -42,7 +43,7 @@ async def run_web(settings: Settings) -> None:
     status = StatusStore.from_url(endpoints.redis)
     server = WebServer(status, settings.web.host, settings.web.port)
     await server.start()
-    print(f"status page: {server.url}", flush=True)  # noqa: T201 - CLI output
+    print(f"status page: {server.url}", flush=True)
     stop = asyncio.Event()
     with stop_on_signals(stop):
         await stop.wait()
@@ -53,10 +54,13 @@ async def run_web(settings: Settings) -> None:
 async def run_broker(settings: Settings) -> None:
     services = await asyncio.to_thread(start_services, settings)
     try:
-        print(f"kafka bootstrap: {services.endpoints.kafka}\n"  # noqa: T201 - CLI output
-              f"redis: {services.endpoints.redis}\n"
-              f"runtime file: {settings.runtime_file} (other monitor commands read it)\n"
-              "Ctrl-C stops", flush=True)
+        print(
+            f"kafka bootstrap: {services.endpoints.kafka}\n"
+            f"redis: {services.endpoints.redis}\n"
+            f"runtime file: {settings.runtime_file} (other monitor commands read it)\n"
+            "Ctrl-C stops",
+            flush=True,
+        )
         stop = asyncio.Event()
         with stop_on_signals(stop):
             await stop.wait()
@@ -64,17 +68,30 @@ async def run_broker(settings: Settings) -> None:
         services.stop()
 
 
-async def follow(settings: Settings, categories: list[str], *, from_beginning: bool,
-                 as_json: bool) -> None:
+async def follow(
+    settings: Settings, categories: list[str], *, from_beginning: bool, as_json: bool
+) -> None:
     endpoints = resolve_endpoints(settings)
     if not categories:
         categories = sorted({r.category for r in load_matcher(settings).rules})
     if not as_json:
-        where = "from the beginning" if from_beginning else "new alerts only (--from-beginning replays)"
-        print(f"following {', '.join('alerts.' + c for c in categories)} on "  # noqa: T201
-              f"{endpoints.kafka}, {where}; Ctrl-C stops", file=sys.stderr, flush=True)
+        where = (
+            "from the beginning" if from_beginning else "new alerts only (--from-beginning replays)"
+        )
+        print(
+            f"following {', '.join('alerts.' + c for c in categories)} on "
+            f"{endpoints.kafka}, {where}; Ctrl-C stops",
+            file=sys.stderr,
+            flush=True,
+        )
     stop = asyncio.Event()
     with stop_on_signals(stop), contextlib.suppress(asyncio.CancelledError):
-        await follow_alerts(endpoints.kafka, categories, out=sys.stdout,
-                            from_beginning=from_beginning, as_json=as_json,
-                            colour=sys.stdout.isatty() and not as_json, stop=stop)
+        await follow_alerts(
+            endpoints.kafka,
+            categories,
+            out=sys.stdout,
+            from_beginning=from_beginning,
+            as_json=as_json,
+            colour=sys.stdout.isatty() and not as_json,
+            stop=stop,
+        )

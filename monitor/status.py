@@ -29,8 +29,11 @@ class StatusStore:
 
     @classmethod
     def from_url(cls, url: str) -> StatusStore:
-        return cls(aioredis.from_url(url, decode_responses=True, socket_timeout=5,
-                                     socket_connect_timeout=5))
+        return cls(
+            aioredis.from_url(
+                url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5
+            )
+        )
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -42,7 +45,9 @@ class StatusStore:
     async def load_feed(self, url: str, name: str, interval: float) -> FeedState:
         raw = await self.redis.hget(f"{PREFIX}feeds", url)
         if raw:
-            return FeedState.model_validate_json(raw).model_copy(update={"name": name, "interval": interval})
+            return FeedState.model_validate_json(raw).model_copy(
+                update={"name": name, "interval": interval}
+            )
         return FeedState(url=url, name=name, interval=interval)
 
     async def save_feed(self, state: FeedState) -> None:
@@ -82,7 +87,7 @@ class StatusStore:
 
     async def counters(self) -> dict[str, int]:
         raw = await self.redis.hgetall(f"{PREFIX}counters")
-        return {k: int(v) for k, v in raw.items()}
+        return {str(k): int(v) for k, v in raw.items()}
 
     async def record_alerts(self, alerts: list[Alert]) -> None:
         if not alerts:
@@ -102,7 +107,7 @@ class StatusStore:
 
     async def rule_hits(self) -> dict[str, int]:
         raw = await self.redis.hgetall(f"{PREFIX}rule_hits")
-        return {k: int(v) for k, v in raw.items()}
+        return {str(k): int(v) for k, v in raw.items()}
 
     # heartbeats ------------------------------------------------------------------------------
     async def heartbeat(self, role: str, ident: str, info: Mapping[str, Any] | None = None) -> None:

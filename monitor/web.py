@@ -1,4 +1,4 @@
-"""The status page's HTTP server. It reads only Redis, so it keeps working when other parts are down.
+"""The status page's HTTP server. It reads only Redis, so it works while other parts are down.
 
 Routes: ``/`` (the page), ``/api/status`` (JSON of everything on it), ``/healthz`` (503 when Redis
 is unreachable or no worker has a fresh heartbeat).
@@ -44,8 +44,11 @@ async def collect_status(store: StatusStore) -> dict[str, Any]:
     try:
         snapshot = await store.snapshot()
     except (RedisError, OSError) as exc:
-        return {"ok": False, "redis": {"ok": False, "error": f"Redis unreachable: {exc}"},
-                "at": now}
+        return {
+            "ok": False,
+            "redis": {"ok": False, "error": f"Redis unreachable: {exc}"},
+            "at": now,
+        }
     for beat in snapshot["heartbeats"]:
         beat["age"] = round(now - beat["at"], 1)
         beat["stale"] = beat["age"] > STALE_AFTER
@@ -62,8 +65,9 @@ async def _healthz(request: web.Request) -> web.Response:
     if not status["redis"]["ok"]:
         return web.json_response({"ok": False, "reason": status["redis"]["error"]}, status=503)
     if not status["ok"]:
-        return web.json_response({"ok": False, "reason": "no worker has a fresh heartbeat"},
-                                 status=503)
+        return web.json_response(
+            {"ok": False, "reason": "no worker has a fresh heartbeat"}, status=503
+        )
     return web.json_response({"ok": True})
 
 
@@ -86,6 +90,15 @@ def create_web_app(store: StatusStore) -> web.Application:
     return app
 
 
+def bound_port(site: web.TCPSite) -> int:
+    """The port a site listens on (useful after binding port 0)."""
+    server = site._server
+    sockets = getattr(server, "sockets", None)
+    if not sockets:
+        raise RuntimeError("the site is not listening")
+    return int(sockets[0].getsockname()[1])
+
+
 class WebServer:
     """Runs the status page inside an existing event loop."""
 
@@ -102,8 +115,8 @@ class WebServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        if self.port == 0 and site._server and site._server.sockets:
-            self.port = site._server.sockets[0].getsockname()[1]
+        if self.port == 0:
+            self.port = bound_port(site)
         log.info("web.started url=%s", self.url)
 
     async def stop(self) -> None:

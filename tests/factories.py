@@ -13,7 +13,7 @@ def article_factory(
     title: str,
     summary: str = "",
     *,
-    id: str | None = None,  # noqa: A002 - mirrors the record's field
+    id: str | None = None,
     published: datetime | None = None,
     source: str = "Test Wire",
     language: str | None = "en",

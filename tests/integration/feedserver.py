@@ -56,4 +56,5 @@ def rss(*items: tuple[str, str, str]) -> bytes:
         f"<pubDate>Tue, 11 Mar 2025 18:00:00 GMT</pubDate><description>{d}</description></item>"
         for g, t, d in items
     )
-    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{body}</channel></rss>'.encode()
+    channel = f"<channel><title>T</title>{body}</channel>"
+    return f'<?xml version="1.0"?><rss version="2.0">{channel}</rss>'.encode()

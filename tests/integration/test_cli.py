@@ -14,8 +14,6 @@ import time
 from pathlib import Path
 from typing import IO
 
-import pytest
-
 MONITOR = [sys.executable, "-m", "monitor.cli"]
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +25,7 @@ def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 class LineReader:
-    """Reads a child's stream on a thread, so a test can wait for a line without blocking forever."""
+    """Reads a child's stream on a thread, so a test can wait for a line without hanging."""
 
     def __init__(self, stream: IO[str]):
         self.lines: queue.Queue[str | None] = queue.Queue()
@@ -52,7 +50,9 @@ class LineReader:
             self.seen.append(line)
             if needle in line:
                 return self.seen
-        raise AssertionError(f"{needle!r} not seen in {timeout}s; got:\n" + "\n".join(self.seen[-40:]))
+        raise AssertionError(
+            f"{needle!r} not seen in {timeout}s; got:\n" + "\n".join(self.seen[-40:])
+        )
 
     def rest(self, timeout: float = 30) -> list[str]:
         """Every remaining line, until the stream closes."""
@@ -72,13 +72,18 @@ def port_open(url: str) -> bool:
         return sock.connect_ex((host, int(port))) == 0
 
 
-@pytest.mark.integration
 def test_run_demo_then_follow_from_another_terminal_then_ctrl_c(tmp_path: Path) -> None:
     """`monitor run --demo` prints alerts and the status page; `monitor alerts follow` finds the
     embedded broker by itself and shows the same alerts; Ctrl-C stops everything cleanly."""
     env = env_for(tmp_path, MONITOR_DEMO__POLL_INTERVAL="0.3")
-    run = subprocess.Popen([*MONITOR, "run", "--demo", "--speed", "6", "--port", "0"], cwd=tmp_path,
-                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        [*MONITOR, "run", "--demo", "--speed", "6", "--port", "0"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert run.stdout is not None
         run_out = LineReader(run.stdout)
@@ -89,7 +94,11 @@ def test_run_demo_then_follow_from_another_terminal_then_ctrl_c(tmp_path: Path) 
 
         follow = subprocess.Popen(
             [*MONITOR, "alerts", "follow", "ceasefire", "--from-beginning", "--json"],
-            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         assert follow.stdout is not None and follow.stderr is not None
         follow_out = LineReader(follow.stdout)

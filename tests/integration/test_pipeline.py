@@ -11,7 +11,6 @@ import asyncio
 import io
 import json
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,13 @@ import pytest
 from agents.runner import run_all
 from monitor.demo import Timeline, load_timeline
 from monitor.embedded import read_runtime
-from monitor.kafka import ARTICLES_TOPIC, DEADLETTER_TOPIC, alert_topic, start_consumer, start_producer
+from monitor.kafka import (
+    ARTICLES_TOPIC,
+    DEADLETTER_TOPIC,
+    alert_topic,
+    start_consumer,
+    start_producer,
+)
 from monitor.models import Alert
 from monitor.settings import DemoSettings, Settings, WebSettings
 from monitor.status import StatusStore
@@ -40,8 +45,8 @@ class DemoRun:
     output: str
 
 
-async def wait_for_runtime(settings: Settings, timeout: float = 60) -> tuple[str, str]:
-    for _ in range(int(timeout * 10)):
+async def wait_for_runtime(settings: Settings, seconds: float = 60) -> tuple[str, str]:
+    for _ in range(int(seconds * 10)):
         runtime = read_runtime(settings.runtime_file)
         if runtime and runtime.web:
             return runtime.kafka, runtime.redis
@@ -51,7 +56,9 @@ async def wait_for_runtime(settings: Settings, timeout: float = 60) -> tuple[str
 
 async def collect_alerts(kafka: str, quiet_for: float, deadline: float) -> list[Alert]:
     """Every alert on the alert topics, read until none arrived for ``quiet_for`` seconds."""
-    consumer = await start_consumer(kafka, [alert_topic(c) for c in CATEGORIES], from_beginning=True)
+    consumer = await start_consumer(
+        kafka, [alert_topic(c) for c in CATEGORIES], from_beginning=True
+    )
     loop = asyncio.get_running_loop()
     alerts: list[Alert] = []
     last = loop.time()
@@ -140,8 +147,11 @@ def test_every_development_produces_an_alert(demo_run: DemoRun, category: str) -
 def test_nothing_else_alerts(demo_run: DemoRun, category: str) -> None:
     """No alert is raised by an item that is not a development of that category."""
     wrong = {i.title for i in demo_run.timeline.items if category not in i.labels}
-    false_alarms = [a.data.headline for a in demo_run.alerts
-                    if a.data.category == category and a.data.headline in wrong]
+    false_alarms = [
+        a.data.headline
+        for a in demo_run.alerts
+        if a.data.category == category and a.data.headline in wrong
+    ]
     assert false_alarms == []
 
 
@@ -156,7 +166,7 @@ def test_alerts_are_cloudevents_with_evidence_and_timestamps(demo_run: DemoRun) 
 
 
 def test_run_prints_alerts_and_status_lands_in_redis(demo_run: DemoRun) -> None:
-    """The orchestrator prints alerts with their why; Redis has counters, feeds and recent alerts."""
+    """The run prints alerts with their why; Redis has counters, feeds and recent alerts."""
     assert "status page: http://127.0.0.1:" in demo_run.output
     assert "why:" in demo_run.output
     snapshot = demo_run.extra["snapshot"]  # type: ignore[attr-defined]

@@ -25,12 +25,14 @@ async def server() -> AsyncIterator[FeedServer]:
     await srv.stop()
 
 
-async def published_for(broker: str, feed_url: str, expect: int, timeout: float = 15) -> list[Article]:
+async def published_for(
+    broker: str, feed_url: str, expect: int, seconds: float = 15
+) -> list[Article]:
     """Articles of one feed on monitor.articles (read from the beginning)."""
     consumer = await start_consumer(broker, [ARTICLES_TOPIC], from_beginning=True)
     found: list[Article] = []
     try:
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + seconds
         while asyncio.get_running_loop().time() < deadline:
             batches = await consumer.getmany(timeout_ms=300)
             for records in batches.values():
@@ -49,7 +51,7 @@ async def published_for(broker: str, feed_url: str, expect: int, timeout: float 
 async def test_new_entries_are_published_once_and_unchanged_feeds_cost_a_304(
     broker: str, fresh_redis: str, server: FeedServer
 ) -> None:
-    """First poll publishes every entry; a 304 publishes nothing; an update publishes only the new one."""
+    """First poll publishes every entry; a 304 publishes nothing; an update only the new one."""
     server.feeds["wire"] = rss(("1", "Truce talks", "a"), ("2", "Sanctions", "b"))
     feed = FeedConfig(url=server.url("wire"), name="Wire", allow_private=True)
     status = StatusStore.from_url(fresh_redis)
@@ -62,7 +64,9 @@ async def test_new_entries_are_published_once_and_unchanged_feeds_cost_a_304(
         state = await poller.poll_once(session, feed, state)
         assert (state.status, state.new_items) == ("not_modified", 0)
         assert server.requests[-1][1] is not None  # the second request was conditional
-        server.feeds["wire"] = rss(("3", "Black Sea deal", "c"), ("1", "Truce talks", "a"), ("2", "Sanctions", "b"))
+        server.feeds["wire"] = rss(
+            ("3", "Black Sea deal", "c"), ("1", "Truce talks", "a"), ("2", "Sanctions", "b")
+        )
         state = await poller.poll_once(session, feed, state)
         assert (state.status, state.new_items, state.total_items) == ("ok", 1, 3)
     await producer.stop()
@@ -78,7 +82,9 @@ async def test_a_broken_feed_becomes_a_status_not_a_crash(
     server.status["down"] = 500
     server.feeds["junk"] = b"<html>this is not a feed</html>"
     server.feeds["fine"] = rss(("9", "Easter truce", "x"))
-    feeds = [FeedConfig(url=server.url(n), name=n, allow_private=True) for n in ("down", "junk", "fine")]
+    feeds = [
+        FeedConfig(url=server.url(n), name=n, allow_private=True) for n in ("down", "junk", "fine")
+    ]
     status = StatusStore.from_url(fresh_redis)
     producer = await start_producer(broker)
     poller = Poller(feeds, settings=PollSettings(interval=60), producer=producer, status=status)
@@ -99,7 +105,9 @@ async def test_a_broken_feed_becomes_a_status_not_a_crash(
     await status.close()
 
 
-async def test_private_addresses_are_refused_unless_allowed(fresh_redis: str, broker: str, server: FeedServer) -> None:
+async def test_private_addresses_are_refused_unless_allowed(
+    fresh_redis: str, broker: str, server: FeedServer
+) -> None:
     """A feed on a loopback address is refused unless the feed list allows it."""
     server.feeds["wire"] = rss(("1", "x", "y"))
     feed = FeedConfig(url=server.url("wire"), name="Wire")

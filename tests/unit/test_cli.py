@@ -13,7 +13,8 @@ from monitor.cli import main
 
 RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>
 <item><guid>https://w.example/1</guid><title>Kremlin rejects truce</title><link>https://w.example/1</link>
-<pubDate>Thu, 13 Mar 2025 10:00:00 GMT</pubDate><description>Moscow wants guarantees.</description></item>
+<pubDate>Thu, 13 Mar 2025 10:00:00 GMT</pubDate>
+<description>Moscow wants guarantees.</description></item>
 </channel></rss>"""
 
 
@@ -34,10 +35,22 @@ def test_help_teaches_the_commands(tmp_path: Path) -> None:
 def test_rules_test_dry_runs_json_lines_without_services(tmp_path: Path) -> None:
     """One JSON line out per article in, with event, categories, rules, score and evidence."""
     lines = [
-        {"id": "a", "title": "Kremlin rejects 30-day ceasefire", "summary": "", "link": "https://x/a",
-         "published": "2025-03-13T10:00:00Z", "source": "https://x/feed"},
-        {"id": "b", "title": "Gaza truce holds", "summary": "", "link": "https://x/b",
-         "published": "2025-03-13T10:00:00Z", "source": "https://x/feed"},
+        {
+            "id": "a",
+            "title": "Kremlin rejects 30-day ceasefire",
+            "summary": "",
+            "link": "https://x/a",
+            "published": "2025-03-13T10:00:00Z",
+            "source": "https://x/feed",
+        },
+        {
+            "id": "b",
+            "title": "Gaza truce holds",
+            "summary": "",
+            "link": "https://x/b",
+            "published": "2025-03-13T10:00:00Z",
+            "source": "https://x/feed",
+        },
     ]
     result = invoke(tmp_path, "rules", "test", "-", stdin="\n".join(json.dumps(x) for x in lines))
     assert result.exit_code == 0
@@ -50,8 +63,10 @@ def test_rules_test_dry_runs_json_lines_without_services(tmp_path: Path) -> None
 def test_rules_validate_names_file_rule_and_field(tmp_path: Path) -> None:
     """An invalid rule file exits 2 with a one-line message, not a traceback."""
     bad = tmp_path / "bad.yaml"
-    bad.write_text("version: 1\nrules:\n  - id: x\n    title: X\n    event: trump-putin-call-2025-02-12\n"
-                   "    category: ceasefire\n    match: {any: {g: [truce]}, fields: [body]}\n")
+    bad.write_text(
+        "version: 1\nrules:\n  - id: x\n    title: X\n    event: trump-putin-call-2025-02-12\n"
+        "    category: ceasefire\n    match: {any: {g: [truce]}, fields: [body]}\n"
+    )
     result = CliRunner().invoke(main, ["rules", "validate", str(bad)])
     assert result.exit_code == 2
     assert f"{bad}: rule 'x': field `rules.0.match.fields.0`" in result.output

@@ -27,7 +27,10 @@ def test_rss_items_become_normalised_articles() -> None:
     assert article.title == "Truce & talks"
     assert article.summary == "Ukraine accepts a 30-day ceasefire."
     assert article.id == "https://wire.example/a"
-    assert article.published is not None and article.published.isoformat() == "2025-03-11T18:00:00+00:00"
+    assert (
+        article.published is not None
+        and article.published.isoformat() == "2025-03-11T18:00:00+00:00"
+    )
     assert article.source.name == "Wire"
     assert parsed.ttl_seconds == 900
 
@@ -35,10 +38,17 @@ def test_rss_items_become_normalised_articles() -> None:
 def test_atom_entries_parse_too() -> None:
     """Atom's id, link and updated map onto the same article fields."""
     [article] = parse_feed(ATOM, feed=FEED).articles
-    assert (article.title, article.link, article.id) == ("Black Sea deal", "https://a.example/1", f"{FEED.url}#urn:x:1")
+    assert (article.title, article.link, article.id) == (
+        "Black Sea deal",
+        "https://a.example/1",
+        f"{FEED.url}#urn:x:1",
+    )
 
 
-@pytest.mark.parametrize("body", [b"", b"<html><body>Not a feed</body></html>", b"\x00\xff garbage", b"<rss><channel><item>"])
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"<html><body>Not a feed</body></html>", b"\x00\xff garbage", b"<rss><channel><item>"],
+)
 def test_broken_bodies_become_parse_errors_not_exceptions(body: bytes) -> None:
     """Whatever the server sends, the result is data: no entries means a recorded error."""
     parsed = parse_feed(body, feed=FEED)

@@ -19,7 +19,11 @@ def matcher() -> Matcher:
 
 def test_tokens_fold_case_accents_and_possessives() -> None:
     """Folding makes 'Zelenskyy's', 'ZELENSKYY' and accented forms the same word."""
-    assert [t.word for t in tokenize("Zelenskyy’s TRÊVE Кремля")] == ["zelenskyy", "treve", "кремля"]
+    assert [t.word for t in tokenize("Zelenskyy’s TRÊVE Кремля")] == [
+        "zelenskyy",
+        "treve",
+        "кремля",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -65,8 +69,16 @@ def test_putin_does_not_match_putting(matcher: Matcher) -> None:
 
 def test_swift_the_adjective_is_not_swift_the_network(matcher: Matcher) -> None:
     """Case-sensitive terms match only the capitalised acronym."""
-    assert "sanctions" not in matcher.match(article_factory("Russia promises swift response in Kyiv")).categories
-    assert "sanctions" in matcher.match(article_factory("Russia wants bank back on SWIFT, Kyiv objects")).categories
+    assert (
+        "sanctions"
+        not in matcher.match(article_factory("Russia promises swift response in Kyiv")).categories
+    )
+    assert (
+        "sanctions"
+        in matcher.match(
+            article_factory("Russia wants bank back on SWIFT, Kyiv objects")
+        ).categories
+    )
 
 
 def test_evidence_says_which_term_matched_which_text_where(matcher: Matcher) -> None:
@@ -74,7 +86,11 @@ def test_evidence_says_which_term_matched_which_text_where(matcher: Matcher) -> 
     result = matcher.match(article_factory("Kremlin weighs truce", "Putin's envoy met Witkoff."))
     [hit] = result.hits
     [rule_evidence] = hit.evidence
-    assert (rule_evidence.group, rule_evidence.text, rule_evidence.field) == ("ceasefire", "truce", "title")
+    assert (rule_evidence.group, rule_evidence.text, rule_evidence.field) == (
+        "ceasefire",
+        "truce",
+        "title",
+    )
     event_evidence = {e.group: e for e in result.event_evidence}
     assert (event_evidence["russia"].text, event_evidence["russia"].field) == ("Kremlin", "title")
     assert event_evidence["united-states"].text == "Witkoff"

@@ -42,16 +42,36 @@ def test_good_rule_defaults_its_topic(tmp_path: Path) -> None:
     ("text", "expected"),
     [
         ("version: 1\nrules: [\n", "not valid YAML"),
-        (GOOD.replace("    category: ceasefire\n", "    category: ceasefire\n    colour: red\n"),
-         "rule 'truce': field `rules.0.colour`: Extra inputs are not permitted"),
+        (
+            GOOD.replace("    category: ceasefire\n", "    category: ceasefire\n    colour: red\n"),
+            "rule 'truce': field `rules.0.colour`: Extra inputs are not permitted",
+        ),
         (GOOD.replace("truce: [truce]", "truce: truce"), "field `rules.0.match.any.truce`"),
-        (GOOD.replace("truce: [truce]", "truce: [{term: x, regex: '(unclosed'}]"), "regex does not compile"),
+        (
+            GOOD.replace("truce: [truce]", "truce: [{term: x, regex: '(unclosed'}]"),
+            "regex does not compile",
+        ),
         (GOOD.replace("truce: [truce]", "truce: []"), "group 'truce' has no terms"),
         (GOOD + GOOD.split("rules:\n")[1], "duplicate rule id 'truce'"),
-        (GOOD.replace("version: 1", "version: 7"), "field `version`: expects one of versions [1], got 7"),
-        (GOOD.replace("    title: Truces\n", ""), "rule 'truce': field `rules.0.title`: Field required"),
+        (
+            GOOD.replace("version: 1", "version: 7"),
+            "field `version`: expects one of versions [1], got 7",
+        ),
+        (
+            GOOD.replace("    title: Truces\n", ""),
+            "rule 'truce': field `rules.0.title`: Field required",
+        ),
     ],
-    ids=["bad-yaml", "unknown-field", "wrong-type", "bad-regex", "empty-terms", "duplicate-id", "version", "missing"],
+    ids=[
+        "bad-yaml",
+        "unknown-field",
+        "wrong-type",
+        "bad-regex",
+        "empty-terms",
+        "duplicate-id",
+        "version",
+        "missing",
+    ],
 )
 def test_invalid_rules_are_refused_precisely(tmp_path: Path, text: str, expected: str) -> None:
     """Each kind of mistake is refused with the file and a message that locates it."""
