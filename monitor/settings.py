@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,52 @@ class PollSettings(BaseModel):
     max_bytes: int = Field(5_000_000, description="largest feed body accepted")
     user_agent: str = DEFAULT_USER_AGENT
     concurrency: int = Field(16, description="fetches in flight at once")
+    shard: int = Field(0, ge=0, description="this poller's shard, 0 to shards - 1")
+    shards: int = Field(1, ge=1, description="pollers sharing the feed list, each polling 1/shards")
+
+
+class TopicSettings(BaseModel):
+    """How `monitor topics ensure` provisions topics on external Kafka (see monitor/topics.py).
+
+    The embedded broker ignores these: it auto-creates every topic with 4 partitions.
+    """
+
+    partitions: int = Field(
+        4,
+        ge=1,
+        description="partitions of monitor.articles, monitor.matches and the worker tables' "
+        "changelogs (co-partitioned: always equal); the most workers that share the work",
+    )
+    replication: int = Field(1, ge=1, description="replication factor of every topic")
+    min_insync_replicas: int = Field(
+        1, ge=1, description="replicas that must have a record before acks=all succeeds"
+    )
+    articles_retention_days: float = Field(
+        90.0,
+        description="how long monitor.articles is kept: how far back backtests reach; -1 keeps all",
+    )
+    alerts_retention_days: float = Field(
+        30.0, description="how long alerts.<category> is kept for late subscribers; -1 keeps all"
+    )
+    matches_retention_days: float = Field(7.0, description="monitor.matches, an internal stage")
+    deadletter_retention_days: float = Field(
+        30.0, description="monitor.deadletter, kept for investigating bad records"
+    )
+
+
+class StreamSettings(BaseModel):
+    """The Faust worker's processing options (see agents/config.py)."""
+
+    guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "at_least_once",
+        description="Faust processing guarantee; exactly_once uses Kafka transactions",
+    )
+    store: str = Field(
+        "memory://",
+        pattern=r"^(memory|rocksdb)://",
+        description="table store: memory:// rebuilds tables from changelogs at start, "
+        "rocksdb:// keeps them on disk under MONITOR_DATA_DIR (needs the rocksdb extra)",
+    )
 
 
 class DemoSettings(BaseModel):
@@ -62,6 +109,8 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     poll: PollSettings = PollSettings()
     demo: DemoSettings = DemoSettings()
+    topics: TopicSettings = TopicSettings()
+    stream: StreamSettings = StreamSettings()
 
     @property
     def runtime_file(self) -> Path:
