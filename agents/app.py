@@ -16,6 +16,7 @@ from typing import Any
 
 import faust
 
+from agents.config import faust_options
 from monitor.embedded import Endpoints
 from monitor.kafka import ARTICLES_TOPIC, DEADLETTER_TOPIC, MATCHES_TOPIC
 from monitor.matching import Matcher
@@ -32,19 +33,8 @@ STORIES_TABLE = "stories"
 
 def create_app(settings: Settings, endpoints: Endpoints, matcher: Matcher) -> faust.App:
     """A Faust app wired to the given broker, Redis and rule set."""
-    app = faust.App(
-        settings.app_id,
-        broker=f"kafka://{endpoints.kafka.replace(',', ';kafka://')}",
-        store="memory://",
-        # The embedded broker has no CreateTopics: its topics are auto-created with 4 partitions.
-        topic_allow_declare=not endpoints.embedded,
-        topic_disable_leader=True,
-        topic_partitions=4,
-        web_enabled=False,
-        autodiscover=False,
-        consumer_auto_offset_reset="earliest",
-        producer_linger_ms=5,
-    )
+    # topics, partitions, processing guarantee and table store: see agents/config.py
+    app = faust.App(settings.app_id, **faust_options(settings, endpoints))
     status = StatusStore.from_url(endpoints.redis)
     tally = Tally()
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
