@@ -19,9 +19,9 @@ import faust
 from agents.config import faust_options
 from monitor.embedded import Endpoints
 from monitor.kafka import ARTICLES_TOPIC, DEADLETTER_TOPIC, MATCHES_TOPIC
-from monitor.matching import Matcher
 from monitor.models import Article, MatchRecord, RecordError
 from monitor.pipeline import Tally, dead_letter, match_article, story_step
+from monitor.rulebook import RuleBook
 from monitor.settings import Settings
 from monitor.status import StatusStore
 
@@ -31,8 +31,8 @@ DEDUPE_TABLE = "seen_articles"
 STORIES_TABLE = "stories"
 
 
-def create_app(settings: Settings, endpoints: Endpoints, matcher: Matcher) -> faust.App:
-    """A Faust app wired to the given broker, Redis and rule set."""
+def create_app(settings: Settings, endpoints: Endpoints, rules: RuleBook) -> faust.App:
+    """A Faust app wired to the given broker, Redis and live rule set."""
     # topics, partitions, processing guarantee and table store: see agents/config.py
     app = faust.App(settings.app_id, **faust_options(settings, endpoints))
     status = StatusStore.from_url(endpoints.redis)
@@ -75,7 +75,7 @@ def create_app(settings: Settings, endpoints: Endpoints, matcher: Matcher) -> fa
                 continue
             seen[article.id] = time.time()
             try:
-                records = match_article(matcher, article)
+                records = match_article(rules.matcher, article)
             except Exception as exc:  # a bug on one article must not stop the stream
                 log.exception("article.match_failed id=%s", article.id)
                 await to_dead_letter(event, f"matching failed: {type(exc).__name__}: {exc}")
@@ -119,7 +119,11 @@ def create_app(settings: Settings, endpoints: Endpoints, matcher: Matcher) -> fa
     async def heartbeat() -> None:
         try:
             await status.count(tally.drain())
-            await status.heartbeat("worker", settings.worker_id, {"rules": matcher.size})
+            await status.heartbeat(
+                "worker",
+                settings.worker_id,
+                {"rules": rules.matcher.size, "rules_digest": rules.ruleset.digest()},
+            )
         except Exception as exc:  # Redis is for people; its loss must not stop the pipeline
             log.warning("status.unavailable error=%s", exc)
 

@@ -22,6 +22,7 @@ from monitor.follow import follow_alerts
 from monitor.kafka import start_producer
 from monitor.models import Alert
 from monitor.poller import Poller
+from monitor.rulebook import open_rulebook
 from monitor.services import Services, start_services, stop_on_signals
 from monitor.settings import Settings
 from monitor.status import StatusStore
@@ -33,17 +34,18 @@ PROGRESS_EVERY = 10.0
 
 async def run_worker(settings: Settings, services: Services) -> None:
     """The Faust worker until SIGINT/SIGTERM."""
-    matcher = load_matcher(settings)
-    app = create_app(settings, services.endpoints, matcher)
+    rules = await open_rulebook(settings, services.endpoints.kafka)
+    app = create_app(settings, services.endpoints, rules)
     stop = asyncio.Event()
     with stop_on_signals(stop):
         await app.start()
-        log.info("worker.started rules=%d broker=%s", matcher.size, services.endpoints.kafka)
+        log.info("worker.started rules=%d broker=%s", rules.matcher.size, services.endpoints.kafka)
         try:
             await stop.wait()
         finally:
             await app.stop()
             await app.monitor_status.close()
+            await rules.stop()
 
 
 async def run_all(
@@ -53,7 +55,7 @@ async def run_all(
 
     Runs until SIGINT/SIGTERM, or until ``stop`` is set by the caller.
     """
-    matcher = load_matcher(settings)  # refuse bad rules before starting anything
+    load_matcher(settings)  # refuse bad config rules before starting anything
     timeline = load_timeline(settings.demo_file) if demo else None
     feeds: list[FeedConfig] = [] if demo else load_feed_list(settings.feeds_file)
     services = await asyncio.to_thread(start_services, settings)
@@ -89,7 +91,9 @@ async def run_all(
             await server.start()
             stack.push_async_callback(server.stop)
             feeds = server.feeds(settings.demo.poll_interval)
-        app = create_app(settings, services.endpoints, matcher)
+        rules = await open_rulebook(settings, services.endpoints.kafka)
+        stack.push_async_callback(rules.stop)
+        app = create_app(settings, services.endpoints, rules)
         await app.start()
         stack.push_async_callback(app.monitor_status.close)
         stack.push_async_callback(app.stop)
@@ -108,14 +112,14 @@ async def run_all(
             if not first_alert:
                 first_alert.append(time.monotonic() - started)
 
-        categories = sorted({r.category for r in matcher.rules})
+        categories = sorted({r.category for r in rules.matcher.rules})
         _banner(out, settings, services, web.url, feeds, timeline is not None, categories)
         tasks = [
             asyncio.create_task(poller.run(), name="poller"),
             asyncio.create_task(
                 follow_alerts(
                     services.endpoints.kafka,
-                    categories,
+                    None,  # every alerts.* topic, including categories that rules add later
                     out=out,
                     from_beginning=True,
                     colour=colour,
@@ -155,7 +159,8 @@ def _banner(
         f"redis {services.endpoints.redis}",
         f"status page: {web_url}",
         f"polling {len(feeds)} {'demo ' if demo else ''}feeds; alerts on "
-        + ", ".join(f"alerts.{c}" for c in categories),
+        + ", ".join(f"alerts.{c}" for c in categories)
+        + " (and any category a new rule adds)",
         f"logs: {settings.data_dir / 'monitor.log'} · follow elsewhere: "
         "monitor alerts follow ceasefire · Ctrl-C stops",
         "",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from monitor.errors import ServiceError
@@ -17,6 +18,7 @@ MATCHES_TOPIC = "monitor.matches"
 RULES_TOPIC = "monitor.rules"
 DEADLETTER_TOPIC = "monitor.deadletter"
 ALERT_TOPIC_PREFIX = "alerts."
+ALL_ALERTS_PATTERN = r"^alerts\..+"
 
 
 def alert_topic(category: str) -> str:
@@ -45,14 +47,19 @@ async def start_consumer(
     *,
     from_beginning: bool,
     group_id: str | None = None,
+    pattern: str | None = None,
 ) -> AIOKafkaConsumer:
+    """A started consumer on topics (or a topic-name pattern, noticing new topics within 2 s)."""
     consumer = AIOKafkaConsumer(
         *topics,
         bootstrap_servers=bootstrap,
         group_id=group_id,
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=group_id is not None,
+        metadata_max_age_ms=2000 if pattern else 300_000,
     )
+    if pattern:
+        consumer.subscribe(pattern=pattern)
     try:
         await consumer.start()
     except (KafkaConnectionError, KafkaError, OSError) as exc:
@@ -67,3 +74,28 @@ async def send_all(
     """Send a batch and wait until the broker acknowledged every record."""
     futures = [await producer.send(topic, key=key, value=value) for key, value in records]
     await asyncio.gather(*futures)
+
+
+async def read_to_end(bootstrap: str, topic: str) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    """Every record on a topic from its beginning up to its end as of now, then stop."""
+    consumer = await start_consumer(bootstrap, [topic], from_beginning=True)
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 15
+        while not consumer.assignment():
+            if loop.time() > deadline:
+                raise ServiceError(f"no partition of {topic} was assigned within 15s")
+            await consumer.getmany(timeout_ms=100)
+        ends = await consumer.end_offsets(list(consumer.assignment()))
+        pending = {tp for tp, end in ends.items() if end > 0}
+        while pending:
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for tp, records in batches.items():
+                for record in records:
+                    if record.offset < ends[tp]:
+                        yield record
+            for tp in list(pending):
+                if await consumer.position(tp) >= ends[tp]:
+                    pending.discard(tp)
+    finally:
+        await consumer.stop()

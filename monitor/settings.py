@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     app_id: str = Field("news-monitor", description="Faust app id and consumer group")
     worker_id: str = Field(default_factory=socket.gethostname)
     log_level: str = "INFO"
+    api_token: SecretStr | None = Field(
+        None, description="bearer token for rule changes over HTTP; unset makes the API read-only"
+    )
     web: WebSettings = WebSettings()
     poll: PollSettings = PollSettings()
     demo: DemoSettings = DemoSettings()

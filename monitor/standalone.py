@@ -7,7 +7,6 @@ import contextlib
 import logging
 import sys
 
-from monitor.catalog import load_matcher
 from monitor.embedded import resolve_endpoints
 from monitor.feeds import FeedConfig
 from monitor.follow import follow_alerts
@@ -72,15 +71,15 @@ async def follow(
     settings: Settings, categories: list[str], *, from_beginning: bool, as_json: bool
 ) -> None:
     endpoints = resolve_endpoints(settings)
-    if not categories:
-        categories = sorted({r.category for r in load_matcher(settings).rules})
     if not as_json:
-        where = (
-            "from the beginning" if from_beginning else "new alerts only (--from-beginning replays)"
-        )
+        where = "from the beginning"
+        if not from_beginning:
+            where = "new alerts only (--from-beginning replays)"
+        topics = "every alerts.* topic"
+        if categories:
+            topics = ", ".join("alerts." + c for c in categories)
         print(
-            f"following {', '.join('alerts.' + c for c in categories)} on "
-            f"{endpoints.kafka}, {where}; Ctrl-C stops",
+            f"following {topics} on {endpoints.kafka}, {where}; Ctrl-C stops",
             file=sys.stderr,
             flush=True,
         )
@@ -88,7 +87,7 @@ async def follow(
     with stop_on_signals(stop), contextlib.suppress(asyncio.CancelledError):
         await follow_alerts(
             endpoints.kafka,
-            categories,
+            categories or None,
             out=sys.stdout,
             from_beginning=from_beginning,
             as_json=as_json,

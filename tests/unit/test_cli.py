@@ -98,10 +98,11 @@ def test_commands_needing_a_broker_say_how_to_get_one(tmp_path: Path) -> None:
     assert "monitor run" in result.output and "MONITOR_KAFKA_BROKER" in result.output
 
 
-def test_live_rule_changes_do_not_pretend(tmp_path: Path) -> None:
-    """`rules add` is not built yet and says so, with what to do instead, exiting non-zero."""
-    result = invoke(tmp_path, "rules", "add", "x.yaml")
-    assert result.exit_code == 2 and "not available yet" in result.output
+
+def test_rules_add_refuses_an_invalid_file_before_contacting_anything(tmp_path: Path) -> None:
+    """Nothing is published when a rule is invalid: the error names the file and exit is 2."""
+    result = invoke(tmp_path, "rules", "add", str(tmp_path / "missing.yaml"))
+    assert result.exit_code == 2 and "missing.yaml: cannot read" in result.output
 
 
 def test_the_core_never_imports_faust() -> None:
