@@ -1,10 +1,17 @@
 """Matching articles against tracked events and watch rules. Pure and fast; no I/O.
 
-Text is folded (Unicode NFKD, accents stripped, case-folded, possessives dropped) and cut into word
-tokens. Every term of every event and rule is compiled into an index keyed by its first word, so an
-article's words look up only the terms they could start; rapidfuzz finds spelling variants among
-the indexed words (same first letter, ratio at or above the term's threshold). Cost grows with the
-article's distinct words, not with the number of rules.
+Text is NFKC-normalised and cut into words; each distinct word is folded once (accents stripped,
+case-folded, possessives and apostrophes dropped) and looked up in an index of the first words of
+every term of every event and rule: exact words in a dict, ``word*`` prefixes, and spelling
+variants found by rapidfuzz (same first letter, ratio at or above the term's threshold, so
+"putting" is not "Putin"). What a word can start is computed once and cached, so an article costs
+a few set operations over its distinct words until one of them can start a term of the tracked
+event; only then are its words walked, and only the rules that got a hit are evaluated. Cost grows
+with the article's words and the hits it gets, not with the number of rules.
+
+Groups may ask for proximity (``near``/``within``) and vetoes may be lifted (``unless``); see
+:mod:`monitor.rules`. Every hit keeps its field, token positions and character offsets in the
+original text, which become the :class:`~monitor.models.Evidence` of a match.
 """
 
 from __future__ import annotations
@@ -12,53 +19,122 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 from rapidfuzz import fuzz, process
 
 from monitor.models import Article, Evidence
-from monitor.rules import MatchSpec, Term, TrackedEvent, WatchRule
+from monitor.rules import Group, MatchSpec, Term, TrackedEvent, WatchRule
 
-DEFAULT_FUZZY = 88
+# Least rapidfuzz ratio for a spelling variant, unless a term says otherwise: words under five
+# letters must match exactly; five to seven letters allow one inserted or dropped letter but not
+# "crime" for "Crimea" or "back" for "Black"; longer words allow a transposition ("Zelenksyy").
 EXACT_BELOW_LENGTH = 5
+LONG_WORD = 8
+SHORT_FUZZY = 92
+DEFAULT_FUZZY = 88
+WORD_CACHE_SIZE = 200_000  # distinct raw words remembered before the cache starts afresh
+FIELDS = ("title", "summary")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 _POSSESSIVE = re.compile(r"['’]s$")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+# The quick look at an article: UTF-8 bytes, ASCII lowered, ASCII separators (never inside a
+# word: everything but letters, digits and the apostrophe) turned into spaces, then split. Each
+# chunk holds whole words of the real tokenizer, so a chunk's words tell what it can start.
+_CHUNK_TABLE = bytes(
+    c + 32 if 65 <= c <= 90 else c if c >= 128 or c == 39 or chr(c).isalnum() else 32
+    for c in range(256)
+)
 
 
 def fold(word: str) -> str:
     """One word as the matcher sees it: no accents, no case, no possessive, no apostrophes."""
     word = _POSSESSIVE.sub("", word)
-    word = unicodedata.normalize("NFKD", word)
-    word = "".join(c for c in word if not unicodedata.combining(c))
-    return word.replace("'", "").replace("’", "").casefold()
+    if not word.isascii():
+        word = unicodedata.normalize("NFKD", word)
+        word = "".join(c for c in word if not unicodedata.combining(c))
+        word = word.replace("’", "")
+    return word.replace("'", "").casefold()
 
 
 @dataclass(frozen=True)
 class Token:
+    """A folded word and its character span in the original text."""
+
     word: str
     start: int
     end: int
 
 
+@dataclass(frozen=True)
+class _Text:
+    """A field's text in NFKC form, with the way back to the original's character offsets."""
+
+    original: str
+    norm: str
+    starts: tuple[int, ...] | None = None  # per normalised char: its original segment's start
+    ends: tuple[int, ...] | None = None
+
+    @classmethod
+    def of(cls, text: str) -> _Text:
+        if unicodedata.is_normalized("NFKC", text):
+            return cls(text, text)
+        # ASCII runs are already normal; normalise each other character with its combining marks
+        # (and the base character before them), so every offset maps back exactly.
+        pieces: list[str] = []
+        starts: list[int] = []
+        ends: list[int] = []
+        done = 0
+        for run in _NON_ASCII.finditer(text):
+            begin = run.start()
+            if begin > done and unicodedata.combining(text[begin]):
+                begin -= 1
+            pieces.append(text[done:begin])
+            starts.extend(range(done, begin))
+            ends.extend(range(done + 1, begin + 1))
+            segment = begin
+            for i in range(begin + 1, run.end() + 1):
+                if i == run.end() or not unicodedata.combining(text[i]):
+                    piece = unicodedata.normalize("NFKC", text[segment:i])
+                    pieces.append(piece)
+                    starts.extend([segment] * len(piece))
+                    ends.extend([i] * len(piece))
+                    segment = i
+            done = run.end()
+        pieces.append(text[done:])
+        starts.extend(range(done, len(text)))
+        ends.extend(range(done + 1, len(text) + 1))
+        return cls(text, "".join(pieces), tuple(starts), tuple(ends))
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Original offsets of the normalised span [start, end)."""
+        if self.starts is None or self.ends is None:
+            return start, end
+        return self.starts[start], self.ends[end - 1]
+
+
 def tokenize(text: str) -> list[Token]:
     """Folded word tokens with their character spans in the original text."""
-    text = unicodedata.normalize("NFKC", text)
-    return [Token(fold(m.group()), m.start(), m.end()) for m in _WORD.finditer(text)]
+    prepared = _Text.of(text)
+    tokens = []
+    for m in _WORD.finditer(prepared.norm):
+        start, end = prepared.span(m.start(), m.end())
+        tokens.append(Token(fold(m.group()), start, end))
+    return tokens
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Pattern:
     """One spelling of one term, as a sequence of folded words."""
 
     words: tuple[str, ...]
     thresholds: tuple[int, ...]
-    spec: str
-    kind: str
+    spec: int
     group: str
     label: str
+    fields: frozenset[str]
     cased: tuple[str, ...] | None = None  # original spelling when the term is case-sensitive
 
     def word_score(self, index: int, word: str) -> float:
@@ -74,33 +150,93 @@ class _Pattern:
         return score if score >= limit else 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    """Where one pattern matched: field, token positions, original offsets and score."""
+
+    group: str
+    label: str
+    field: str
+    first: int
+    last: int
+    start: int
+    end: int
+    text: str
+    score: float
+
+    def near(self, other: _Hit, within: int) -> bool:
+        if self.field != other.field:
+            return False
+        if self.last < other.first:
+            return other.first - self.last <= within
+        if other.last < self.first:
+            return self.first - other.last <= within
+        return True
+
+    def overlaps(self, other: _Hit) -> bool:
+        return self.field == other.field and self.first <= other.last and other.first <= self.last
+
+    def evidence(self) -> Evidence:
+        return Evidence(
+            group=self.group,
+            term=self.label,
+            field=self.field,
+            text=self.text,
+            score=round(self.score / 100, 3),
+            start=self.start,
+            end=self.end,
+        )
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """One event's or rule's match block, compiled."""
+
+    key: str
+    match: MatchSpec
+    fields: frozenset[str]
+    regexes: tuple[tuple[re.Pattern[str], str, str], ...]  # (regex, group, label)
+    is_event: bool
+
+
 def _threshold(word: str, term: Term) -> int:
     if term.fuzzy is not None:
         return term.fuzzy
-    return 100 if len(word.rstrip("*")) < EXACT_BELOW_LENGTH else DEFAULT_FUZZY
+    length = len(word.rstrip("*"))
+    if length < EXACT_BELOW_LENGTH:
+        return 100
+    return SHORT_FUZZY if length < LONG_WORD else DEFAULT_FUZZY
 
 
-def _compile(
-    spec_id: str, spec: MatchSpec
-) -> tuple[list[_Pattern], list[tuple[re.Pattern[str], str, str, str]]]:
-    patterns, regexes = [], []
-    for kind, group, terms in spec.groups():
-        for term in terms:
-            if term.regex:
-                regexes.append((re.compile(term.regex, re.IGNORECASE), spec_id, kind, group))
+def _patterns(spec_index: int, spec: MatchSpec) -> list[_Pattern]:
+    patterns = []
+    for _kind, group, g in spec.groups():
+        for term in g.terms:
             for variant in term.variants:
                 words = tuple(t.word for t in tokenize(variant))
-                if variant.rstrip().endswith("*") and words:
-                    words = (*words[:-1], words[-1] + "*")
                 if not words:
                     continue
+                if variant.rstrip().endswith("*"):
+                    words = (*words[:-1], words[-1] + "*")
                 thresholds = tuple(_threshold(w, term) for w in words)
                 cased = None
                 if term.exact_case:
                     thresholds = (100,) * len(words)
-                    cased = tuple(m.group() for m in _WORD.finditer(variant))
-                patterns.append(_Pattern(words, thresholds, spec_id, kind, group, term.term, cased))
-    return patterns, regexes
+                    cased = tuple(_WORD.findall(unicodedata.normalize("NFKC", variant)))
+                fields = frozenset(spec.fields)
+                patterns.append(
+                    _Pattern(words, thresholds, spec_index, group, term.term, fields, cased)
+                )
+    return patterns
+
+
+def _regexes(spec: MatchSpec) -> tuple[tuple[re.Pattern[str], str, str], ...]:
+    return tuple(
+        (re.compile(term.regex, re.IGNORECASE), group, term.term)
+        for _kind, group, g in spec.groups()
+        for term in g.terms
+        if term.regex
+    )
 
 
 @dataclass(frozen=True)
@@ -145,29 +281,96 @@ class MatchResult:
         }
 
 
-@dataclass
-class _SpecOutcome:
-    ok: bool
+@dataclass(frozen=True)
+class _Outcome:
     score: float
-    evidence: list[Evidence] = field(default_factory=list)
+    evidence: tuple[_Hit, ...]
+
+
+Hits = dict[str, list[_Hit]]  # group name -> hits, for one spec
+
+
+def _usable(hits: Hits, name: str, group: Group) -> list[_Hit]:
+    """A group's hits, keeping only those near its ``near`` group's hits when it has one."""
+    found = hits.get(name, [])
+    if group.near is None or not found:
+        return found
+    anchors = hits.get(group.near, [])
+    return [h for h in found if any(h.near(a, group.within) for a in anchors)]
+
+
+def _vetoed(hits: Hits, name: str, group: Group) -> bool:
+    found = hits.get(name)
+    if not found:
+        return False
+    if group.near is None:
+        return True
+    spared = hits.get(group.unless, []) if group.unless else []
+    for veto in found:
+        for anchor in hits.get(group.near, []):
+            if not veto.near(anchor, group.within):
+                continue
+            if not any(s.near(anchor, group.within) and not s.overlaps(veto) for s in spared):
+                return True
+    return False
+
+
+def _evaluate(spec: MatchSpec, hits: Hits) -> _Outcome | None:
+    """The spec's outcome on one article's hits, or None when it does not match."""
+    for name, group in spec.none.items():
+        if _vetoed(hits, name, group):
+            return None
+    required: list[_Hit] = []
+    for name, group in spec.all.items():
+        found = _usable(hits, name, group)
+        if not found:
+            return None
+        required.append(max(found, key=_by_score))
+    any_hits = [
+        max(found, key=_by_score)
+        for name, group in spec.any.items()
+        if (found := _usable(hits, name, group))
+    ]
+    if spec.any and not any_hits:
+        return None
+    best_any = max(any_hits, key=_by_score) if any_hits else None
+    scored = [*required, best_any] if best_any else required
+    score = sum(h.score for h in scored) / len(scored) / 100
+    if score < spec.min_score:
+        return None
+    context = [
+        max(found, key=_by_score)
+        for name, group in spec.context.items()
+        if (found := _usable(hits, name, group))
+    ]
+    others = [h for h in any_hits if h is not best_any]
+    return _Outcome(score, (*scored, *others, *context))
+
+
+def _by_score(hit: _Hit) -> float:
+    return hit.score
 
 
 class Matcher:
-    """Events and rules compiled into a word index. Build once per rule set; ``match`` is pure."""
+    """Events and rules compiled into a word index. Build once per rule set; ``match`` is pure
+    (the only state it touches is a cache of what each word can start)."""
 
     def __init__(self, events: dict[str, TrackedEvent], rules: Sequence[WatchRule]):
         self.events = dict(events)
         self.rules = [r for r in rules if r.enabled]
-        self._specs: dict[str, MatchSpec] = {f"event:{e.id}": e.match for e in self.events.values()}
-        self._specs.update({f"rule:{r.id}": r.match for r in self.rules})
+        specs = [(f"event:{e.id}", e.match, True) for e in self.events.values()]
+        specs += [(f"rule:{r.id}", r.match, False) for r in self.rules]
+        self._specs = [
+            _Spec(key, spec, frozenset(spec.fields), _regexes(spec), is_event)
+            for key, spec, is_event in specs
+        ]
+        self._event_specs = list(range(len(self.events)))
+        self._rule_of_spec = {len(self.events) + i: r for i, r in enumerate(self.rules)}
         self._exact: dict[str, list[_Pattern]] = defaultdict(list)
         self._prefix: list[_Pattern] = []
         self._fuzzy_words: dict[str, list[_Pattern]] = defaultdict(list)
-        self._regexes: list[tuple[re.Pattern[str], str, str, str]] = []
-        for spec_id, spec in self._specs.items():
-            patterns, regexes = _compile(spec_id, spec)
-            self._regexes.extend(regexes)
-            for pattern in patterns:
+        for index, spec in enumerate(self._specs):
+            for pattern in _patterns(index, spec.match):
                 first = pattern.words[0]
                 if first.endswith("*"):
                     self._prefix.append(pattern)
@@ -179,140 +382,229 @@ class Matcher:
         self._min_fuzzy = min(
             (p.thresholds[0] for ps in self._fuzzy_words.values() for p in ps), default=100
         )
-        self._candidates = lru_cache(maxsize=65536)(self._candidates_uncached)
+        self._triggers = {  # (spec, group) pairs that can make an event match
+            (i, name)
+            for i in self._event_specs
+            for kind, name, _g in self._specs[i].match.groups()
+            if kind in ("all", "any")
+        }
+        # Without a word that can start an event term, no event and so no rule can match; a
+        # regex in an event's required groups can match anything, so it turns that shortcut off.
+        self._always_scan = (
+            any(self._specs[i].regexes for i in self._event_specs) or not self._event_specs
+        )
+        self._regex_specs = [i for i, s in enumerate(self._specs) if s.regexes]
+        self._windows = [
+            (event, start, start + timedelta(days=event.window_days))
+            for event in self.events.values()
+            if (start := datetime.combine(event.date, datetime.min.time(), tzinfo=UTC))
+        ]
+        self._reset_cache()
 
     @property
     def size(self) -> int:
         return len(self.rules)
 
-    def _candidates_uncached(self, word: str) -> tuple[_Pattern, ...]:
-        found = list(self._exact.get(word, ()))
-        found += [p for p in self._prefix if word.startswith(p.words[0][:-1])]
-        if len(word) >= EXACT_BELOW_LENGTH - 1 and self._fuzzy_vocab:
-            for vocab_word, _score, _ in process.extract(
-                word,
-                self._fuzzy_vocab,
-                scorer=fuzz.ratio,
-                score_cutoff=self._min_fuzzy,
-                limit=None,
-            ):
-                found += self._fuzzy_words[vocab_word]
-        return tuple(found)
+    def _reset_cache(self) -> None:
+        # raw word -> (folded word, ((pattern, score of its first word), ...))
+        self._words: dict[str, tuple[str, tuple[tuple[_Pattern, float], ...]]] = {}
+        self._live: set[str] = set()  # raw words that can start some term
+        self._gate: set[str] = set()  # raw words that can start a term the event requires
+        self._chunks: set[bytes] = set()  # chunks seen (see _CHUNK_TABLE)
+        self._gate_chunks: set[bytes] = set()  # chunks holding a word in _gate
 
-    def _scan(self, field_name: str, text: str) -> Iterable[tuple[_Pattern, Evidence]]:
-        text = unicodedata.normalize("NFKC", text)  # spans below index this form
-        tokens = tokenize(text)
-        for i, token in enumerate(tokens):
-            for pattern in self._candidates(token.word):
+    def _learn_chunks(self, chunks: set[bytes]) -> None:
+        if len(self._chunks) + len(chunks) > WORD_CACHE_SIZE:
+            self._reset_cache()
+        for chunk in chunks:
+            raws = set(_WORD.findall(_Text.of(chunk.decode("utf-8", "replace")).norm))
+            self._learn(raws.difference(self._words))
+            self._chunks.add(chunk)
+            if not self._gate.isdisjoint(raws):
+                self._gate_chunks.add(chunk)
+
+    def _learn(self, raws: set[str]) -> None:
+        if len(self._words) + len(raws) > WORD_CACHE_SIZE:
+            self._reset_cache()
+        for raw in raws:
+            word = fold(raw)
+            found = [(p, 100.0) for p in self._exact.get(word, ())]
+            found += [(p, 100.0) for p in self._prefix if word.startswith(p.words[0][:-1])]
+            if len(word) >= EXACT_BELOW_LENGTH - 1 and self._fuzzy_vocab:
+                for vocab_word, _score, _ in process.extract(
+                    word,
+                    self._fuzzy_vocab,
+                    scorer=fuzz.ratio,
+                    score_cutoff=self._min_fuzzy,
+                    limit=None,
+                ):
+                    for pattern in self._fuzzy_words[vocab_word]:
+                        score = pattern.word_score(0, word)
+                        if score > 0:
+                            found.append((pattern, score))
+            self._words[raw] = (word, tuple(found))
+            if found:
+                self._live.add(raw)
+            if any((p.spec, p.group) in self._triggers for p, _s in found):
+                self._gate.add(raw)
+
+    def _scan(self, field_name: str, text: _Text, hits: dict[int, Hits]) -> None:
+        raws = _WORD.findall(text.norm)
+        new = set(raws).difference(self._words)
+        if new:
+            self._learn(new)
+        info, live = self._words, self._live
+        count = len(raws)
+        cursor = 0
+        for i in [i for i, raw in enumerate(raws) if raw in live]:
+            raw = raws[i]
+            at = _find_word(text.norm, raw, cursor)
+            cursor = at + len(raw)
+            for pattern, score in info[raw][1]:
                 n = len(pattern.words)
-                if i + n > len(tokens):
+                if i + n > count or field_name not in pattern.fields:
                     continue
-                scores = [pattern.word_score(j, tokens[i + j].word) for j in range(n)]
-                if min(scores) <= 0:
+                for j in range(1, n):
+                    score = min(score, pattern.word_score(j, info[raws[i + j]][0]))
+                    if score <= 0:
+                        break
+                if score <= 0:
                     continue
                 if pattern.cased and any(
-                    text[tokens[i + j].start : tokens[i + j].end] != pattern.cased[j]
-                    for j in range(n)
+                    raws[i + j] != pattern.cased[j] for j in range(min(n, len(pattern.cased)))
                 ):
                     continue
-                span = text[token.start : tokens[i + n - 1].end]
-                yield (
-                    pattern,
-                    Evidence(
-                        group=pattern.group,
-                        term=pattern.label,
-                        field=field_name,
-                        text=span,
-                        score=round(min(scores) / 100, 3),
-                    ),
+                end = cursor
+                for j in range(1, n):
+                    end = _find_word(text.norm, raws[i + j], end) + len(raws[i + j])
+                start, end = text.span(at, end)
+                hit = _Hit(
+                    pattern.group,
+                    pattern.label,
+                    field_name,
+                    i,
+                    i + n - 1,
+                    start,
+                    end,
+                    text.original[start:end],
+                    score,
                 )
+                hits.setdefault(pattern.spec, {}).setdefault(pattern.group, []).append(hit)
+        if self._regex_specs:
+            self._search(field_name, text, hits)
 
-    def _hits(self, article: Article) -> dict[tuple[str, str], Evidence]:
-        """Best evidence per (spec, group) over both fields."""
-        best: dict[tuple[str, str], Evidence] = {}
-        fields = {"title": article.title, "summary": article.summary}
-        for field_name, text in fields.items():
-            for pattern, evidence in self._scan(field_name, text):
-                if field_name not in self._specs[pattern.spec].fields:
+    def _search(self, field_name: str, text: _Text, hits: dict[int, Hits]) -> None:
+        matches = list(_WORD.finditer(text.norm))
+        for index in self._regex_specs:
+            spec = self._specs[index]
+            if field_name not in spec.fields:
+                continue
+            for regex, group, label in spec.regexes:
+                found = regex.search(text.norm)
+                if not found or found.end() == found.start():
                     continue
-                key = (pattern.spec, pattern.group)
-                if key not in best or evidence.score > best[key].score:
-                    best[key] = evidence
-            if self._regexes:
-                folded = unicodedata.normalize("NFKC", text)
-                for regex, spec_id, _kind, group in self._regexes:
-                    found = regex.search(folded)
-                    if found and field_name in self._specs[spec_id].fields:
-                        best.setdefault(
-                            (spec_id, group),
-                            Evidence(
-                                group=group,
-                                term=regex.pattern,
-                                field=field_name,
-                                text=found.group(),
-                                score=1.0,
-                            ),
-                        )
-        return best
-
-    def _evaluate(self, spec_id: str, hits: dict[tuple[str, str], Evidence]) -> _SpecOutcome:
-        spec = self._specs[spec_id]
-        got = {group: ev for (sid, group), ev in hits.items() if sid == spec_id}
-        if any(group in got for group in spec.none):
-            return _SpecOutcome(False, 0.0)
-        if not all(group in got for group in spec.all):
-            return _SpecOutcome(False, 0.0)
-        any_hits = [got[g] for g in spec.any if g in got]
-        if spec.any and not any_hits:
-            return _SpecOutcome(False, 0.0)
-        required = [got[g] for g in spec.all]
-        if any_hits:
-            required.append(max(any_hits, key=lambda e: e.score))
-        score = sum(e.score for e in required) / len(required)
-        if score < spec.min_score:
-            return _SpecOutcome(False, score)
-        context = [got[g] for g in spec.context if g in got]
-        return _SpecOutcome(
-            True, score, [*required, *(e for e in any_hits if e not in required), *context]
-        )
-
-    def _in_window(self, event: TrackedEvent, article: Article) -> bool:
-        when = article.published or article.fetched
-        start = datetime.combine(event.date, datetime.min.time(), tzinfo=UTC)
-        return start <= when.astimezone(UTC) < start + timedelta(days=event.window_days)
+                first = sum(1 for m in matches if m.end() <= found.start())
+                last = max(first, sum(1 for m in matches if m.start() < found.end()) - 1)
+                start, end = text.span(found.start(), found.end())
+                hit = _Hit(
+                    group,
+                    label,
+                    field_name,
+                    first,
+                    last,
+                    start,
+                    end,
+                    text.original[start:end],
+                    100.0,
+                )
+                hits.setdefault(index, {}).setdefault(group, []).append(hit)
 
     def match(self, article: Article) -> MatchResult:
-        hits = self._hits(article)
-        if not hits:
+        when = (article.published or article.fetched).astimezone(UTC)
+        open_events = {e.id for e, start, end in self._windows if start <= when < end}
+        if not open_events:
             return MatchResult(article.id)
-        events: dict[str, _SpecOutcome] = {}
-        for event in self.events.values():
-            outcome = self._evaluate(f"event:{event.id}", hits)
-            if outcome.ok and self._in_window(event, article):
-                events[event.id] = outcome
+        if not self._always_scan:
+            quick = f"{article.title}\n{article.summary}".encode().translate(_CHUNK_TABLE)
+            chunks = set(quick.split())
+            new = chunks.difference(self._chunks)
+            if new:
+                self._learn_chunks(new)
+            if self._gate_chunks.isdisjoint(chunks):
+                return MatchResult(article.id)
+        hits: dict[int, Hits] = {}
+        for name, value in ((FIELDS[0], article.title), (FIELDS[1], article.summary)):
+            if value:
+                self._scan(name, _Text.of(value), hits)
+        return self._decide(article, when, open_events, hits)
+
+    def _decide(
+        self,
+        article: Article,
+        when: datetime,
+        open_events: set[str],
+        hits: dict[int, Hits],
+    ) -> MatchResult:
+        events: dict[str, _Outcome] = {}
+        for index, event in zip(self._event_specs, self.events.values(), strict=True):
+            spec = self._specs[index].match
+            if event.id in open_events and _dated(spec, when.date()):
+                outcome = _evaluate(spec, hits.get(index, {}))
+                if outcome:
+                    events[event.id] = outcome
+        if not events:
+            return MatchResult(article.id)
         rule_hits = []
-        for rule in self.rules:
-            if rule.event not in events or not _passes_filters(rule, article):
+        for index in sorted(hits):
+            rule = self._rule_of_spec.get(index)
+            if rule is None or rule.event not in events or not _passes_filters(rule, article):
                 continue
-            outcome = self._evaluate(f"rule:{rule.id}", hits)
-            if outcome.ok:
+            if not _dated(rule.match, when.date()):
+                continue
+            outcome = _evaluate(rule.match, hits[index])
+            if outcome:
                 rule_hits.append(
                     RuleHit(
                         rule.id,
                         rule.category,
                         rule.alert_topic,
                         round(outcome.score, 3),
-                        tuple(outcome.evidence),
+                        tuple(h.evidence() for h in outcome.evidence),
                     )
                 )
-        best_event = max(events.values(), key=lambda o: o.score, default=None)
+        best = max(events.values(), key=lambda o: o.score)
         return MatchResult(
             article.id,
             events=tuple(events),
-            event_score=round(best_event.score, 3) if best_event else 0.0,
-            event_evidence=tuple(best_event.evidence) if best_event else (),
+            event_score=round(best.score, 3),
+            event_evidence=tuple(h.evidence() for h in best.evidence),
             hits=tuple(rule_hits),
         )
+
+
+def _find_word(text: str, word: str, start: int) -> int:
+    """Where ``word`` next stands as a whole token of ``_WORD`` in ``text``, from ``start``."""
+    while True:
+        at = text.index(word, start)
+        end = at + len(word)
+        if not (_joins(text, at - 1, at - 2) or _joins(text, end, end + 1)):
+            return at
+        start = at + 1
+
+
+def _joins(text: str, index: int, beyond: int) -> bool:
+    """Whether the character at ``index`` continues the word next to it (a letter or digit, or an
+    apostrophe with a letter or digit beyond it)."""
+    if not 0 <= index < len(text):
+        return False
+    char = text[index]
+    if char.isalnum():
+        return True
+    return char in "'’" and 0 <= beyond < len(text) and text[beyond].isalnum()
+
+
+def _dated(spec: MatchSpec, day: date) -> bool:
+    return (spec.after is None or spec.after <= day) and (spec.before is None or day < spec.before)
 
 
 def _passes_filters(rule: WatchRule, article: Article) -> bool:

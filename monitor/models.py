@@ -54,6 +54,9 @@ class Article(_Record):
     language: str | None = None
     published: datetime | None = None
     fetched: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    revision: int = Field(
+        1, ge=1, description="1 when first published; +1 each time the entry changes materially"
+    )
 
 
 class Evidence(_Record):
@@ -64,6 +67,8 @@ class Evidence(_Record):
     field: str
     text: str
     score: float
+    start: int | None = None  # character offsets of ``text`` in the article's field, when known
+    end: int | None = None
 
 
 class AlertData(_Record):
@@ -123,3 +128,30 @@ class DeadLetter(_Record):
     reason: str
     value: str
     at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class SourceHealthData(_Record):
+    """The ``data`` of a source-health alert on ``alerts.sources``."""
+
+    feed: str
+    name: str
+    state: Literal["unhealthy", "recovered"]
+    reason: str
+    status: str
+    failures: int
+    last_error: str | None = None
+    last_success: datetime | None = None
+    since: datetime
+
+
+class SourceHealthAlert(_Record):
+    """A CloudEvents 1.0 JSON envelope: a feed became unhealthy or recovered (key: feed url)."""
+
+    specversion: str = "1.0"
+    id: str
+    type: str
+    source: str
+    subject: str
+    time: datetime
+    datacontenttype: str = "application/json"
+    data: SourceHealthData
