@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from monitor import timeseries
 from monitor.models import Alert
+from monitor.rules import WatchRule
 from monitor.schedule import FeedState
 
 PREFIX = "monitor:"
 RECENT_ALERTS = 200
 SEEN_PER_FEED = 5000
+RULES_REFRESH = 60.0
 
 
 class StatusStore:
@@ -26,6 +30,7 @@ class StatusStore:
 
     def __init__(self, client: aioredis.Redis):
         self.redis = client
+        self._rules_written: tuple[str, float] | None = None
 
     @classmethod
     def from_url(cls, url: str) -> StatusStore:
@@ -76,13 +81,14 @@ class StatusStore:
 
     # counters and alerts ---------------------------------------------------------------------
     async def count(self, counts: Mapping[str, int]) -> None:
-        """Add to named counters in one round trip."""
+        """Add to named counters, and to their time series, in one round trip."""
         counts = {k: v for k, v in counts.items() if v}
         if not counts:
             return
         async with self.redis.pipeline(transaction=False) as pipe:
             for name, value in counts.items():
                 pipe.hincrby(f"{PREFIX}counters", name, value)
+            timeseries.queue_add(pipe, counts, time.time())
             await pipe.execute()
 
     async def counters(self) -> dict[str, int]:
@@ -92,13 +98,16 @@ class StatusStore:
     async def record_alerts(self, alerts: list[Alert]) -> None:
         if not alerts:
             return
+        per_category = Counter(f"alerts.{a.data.category}" for a in alerts)
         async with self.redis.pipeline(transaction=False) as pipe:
             for alert in alerts:
                 pipe.lpush(f"{PREFIX}alerts", alert.model_dump_json())
                 pipe.hincrby(f"{PREFIX}counters", f"alerts.{alert.data.category}", 1)
                 for rule in alert.data.rules:
                     pipe.hincrby(f"{PREFIX}rule_hits", rule, 1)
+                    pipe.hset(f"{PREFIX}rule_last_hit", rule, str(alert.time.timestamp()))
             pipe.ltrim(f"{PREFIX}alerts", 0, RECENT_ALERTS - 1)
+            timeseries.queue_add(pipe, per_category, time.time())
             await pipe.execute()
 
     async def recent_alerts(self, limit: int = 50) -> list[dict[str, Any]]:
@@ -108,6 +117,48 @@ class StatusStore:
     async def rule_hits(self) -> dict[str, int]:
         raw = await self.redis.hgetall(f"{PREFIX}rule_hits")
         return {str(k): int(v) for k, v in raw.items()}
+
+    async def rule_last_hits(self) -> dict[str, float]:
+        """When each rule last fired an alert (epoch seconds)."""
+        raw = await self.redis.hgetall(f"{PREFIX}rule_last_hit")
+        return {str(k): float(v) for k, v in raw.items()}
+
+    async def record_rules(self, rules: Sequence[WatchRule], now: float | None = None) -> None:
+        """Publish the active rule set for the status page; writes only when it changed (or
+        once a minute, in case Redis lost it), so a worker may call this on every heartbeat."""
+        now = time.time() if now is None else now
+        entries = {
+            r.id: json.dumps(
+                {"id": r.id, "title": r.title, "category": r.category, "severity": r.severity}
+            )
+            for r in rules
+        }
+        fingerprint = json.dumps(entries, sort_keys=True)
+        last = self._rules_written
+        if last and last[0] == fingerprint and now - last[1] < RULES_REFRESH:
+            return
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(f"{PREFIX}rules")
+            for rule_id, entry in entries.items():
+                pipe.hset(f"{PREFIX}rules", rule_id, entry)
+            await pipe.execute()
+        self._rules_written = (fingerprint, now)
+
+    async def active_rules(self) -> list[dict[str, Any]]:
+        """The rule set a worker published with :meth:`record_rules` (empty if none did)."""
+        raw = await self.redis.hgetall(f"{PREFIX}rules")
+        return [json.loads(v) for v in raw.values()]
+
+    async def series(
+        self, names: Iterable[str], now: float | None = None
+    ) -> dict[str, dict[int, int]]:
+        """Per-bucket counts of the named counters over the last hours (see ``timeseries``)."""
+        now = time.time() if now is None else now
+        names = list(names)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            timeseries.queue_read(pipe, names)
+            raws = await pipe.execute()
+        return {n: timeseries.decode(r, now) for n, r in zip(names, raws, strict=True)}
 
     # heartbeats ------------------------------------------------------------------------------
     async def heartbeat(self, role: str, ident: str, info: Mapping[str, Any] | None = None) -> None:
