@@ -124,6 +124,7 @@ def create_app(settings: Settings, endpoints: Endpoints, rules: RuleBook) -> fau
                 settings.worker_id,
                 {"rules": rules.matcher.size, "rules_digest": rules.ruleset.digest()},
             )
+            await status.record_rules(rules.matcher.rules)  # writes only when the set changed
         except Exception as exc:  # Redis is for people; its loss must not stop the pipeline
             log.warning("status.unavailable error=%s", exc)
 
