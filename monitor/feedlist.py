@@ -8,42 +8,63 @@ from typing import Any
 
 import yaml
 
-from monitor.errors import ConfigError, FeedError
+from monitor.errors import ConfigError, FeedError, MonitorError
 from monitor.feeds import FeedConfig, load_feed_list, parse_feed
-from monitor.fetch import Validators, fetch_feed, new_session
+from monitor.fetch import Fetcher
 from monitor.models import Article
 from monitor.settings import Settings
 
 
 async def check_feed(settings: Settings, target: str) -> tuple[list[Article], dict[str, Any]]:
-    """Fetch (or read) and parse one feed; FeedError when nothing usable comes back."""
+    """Fetch (or read) and parse one feed; FeedError when nothing usable comes back.
+
+    Anything unexpected also becomes a FeedError, so the command never prints a traceback.
+    """
+    try:
+        return await _check(settings, target)
+    except MonitorError:
+        raise
+    except Exception as exc:
+        raise FeedError(
+            f"could not check this feed: {type(exc).__name__}: {exc}", url=target
+        ) from exc
+
+
+async def _check(settings: Settings, target: str) -> tuple[list[Article], dict[str, Any]]:
+    base_url = target
     if target.startswith(("http://", "https://")):
         feed = FeedConfig(url=target, allow_private=True)
-        async with new_session(settings.poll) as session:
-            result = await fetch_feed(
-                session,
-                target,
-                validators=Validators(),
-                max_bytes=settings.poll.max_bytes,
-                allow_private=True,
-            )
+        async with Fetcher(settings.poll) as fetcher:
+            result = await fetcher.fetch(target, allow_private=True)
         if not result.ok:
             raise FeedError(result.error or "fetch failed", url=target, status=result.status)
         body, headers = result.body, result.headers
+        base_url = result.final_url or target
     else:
         body, feed = await asyncio.to_thread(_read_feed_file, Path(target))
         headers = {}
-    parsed = parse_feed(body, feed=feed, headers=headers)
+        base_url = feed.url
+    parsed = await asyncio.to_thread(
+        parse_feed, body, feed=feed, headers=headers, base_url=base_url
+    )
     if parsed.error:
         raise FeedError(parsed.error, url=target)
     summary = {
         "feed": target,
         "title": parsed.title,
         "articles": len(parsed.articles),
+        "duplicates": parsed.duplicates,
+        "skipped": len(parsed.skipped),
         "warning": parsed.warning,
         "ttl_seconds": parsed.ttl_seconds,
         "hub": parsed.hub,
     }
+    if target.startswith(("http://", "https://")):
+        summary |= {
+            "status": result.status,
+            "final_url": base_url,
+            "moved_to": result.permanent_url,
+        }
     return parsed.articles, summary
 
 

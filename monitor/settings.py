@@ -36,6 +36,22 @@ class PollSettings(BaseModel):
     concurrency: int = Field(16, description="fetches in flight at once")
     shard: int = Field(0, ge=0, description="this poller's shard, 0 to shards - 1")
     shards: int = Field(1, ge=1, description="pollers sharing the feed list, each polling 1/shards")
+    connect_timeout: float = Field(10.0, gt=0, description="seconds allowed to connect")
+    read_timeout: float = Field(15.0, gt=0, description="seconds a server may stay silent")
+    per_host: int = Field(2, ge=1, description="fetches in flight to one host")
+    min_interval: float = Field(60.0, gt=0, description="adaptive interval's lower bound")
+    max_interval: float = Field(3600.0, gt=0, description="adaptive interval's upper bound")
+    max_backoff: float = Field(6 * 3600.0, gt=0, description="longest wait after failures")
+    failure_threshold: int = Field(5, ge=1, description="failures in a row that flag a feed")
+    silence_factor: float = Field(3.0, gt=1, description="silence beyond N x cadence flags")
+    min_silence: float = Field(6 * 3600.0, ge=0, description="never flag silence sooner")
+    backlog: int = Field(10_000, ge=1, description="articles kept while Kafka is unreachable")
+    websub_url: str | None = Field(
+        None, description="public base URL of the WebSub callback server; unset: no WebSub"
+    )
+    websub_host: str = Field("127.0.0.1", description="address the WebSub callback listens on")
+    websub_port: int = Field(8081, ge=0, description="port the WebSub callback listens on")
+    websub_lease: int = Field(86400, gt=0, description="lease asked of hubs, seconds")
 
 
 class TopicSettings(BaseModel):

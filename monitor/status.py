@@ -79,6 +79,38 @@ class StatusStore:
             pipe.zremrangebyrank(key, 0, -SEEN_PER_FEED - 1)
             await pipe.execute()
 
+    async def published_versions(self, feed_url: str, ids: list[str]) -> list[str | None]:
+        """For each article id, ``"<revision>:<fingerprint>"`` as last published, or None."""
+        if not ids:
+            return []
+        values = await self.redis.hmget(f"{PREFIX}versions:{feed_url}", ids)
+        return [str(v) if v is not None else None for v in values]
+
+    async def mark_published(self, feed_url: str, versions: Mapping[str, str], now: float) -> None:
+        """Remember what was published (id -> ``"<revision>:<fingerprint>"``), newest 5,000 kept."""
+        if not versions:
+            return
+        seen, fps = f"{PREFIX}seen:{feed_url}", f"{PREFIX}versions:{feed_url}"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            # redis-py's Mapping parameter is invariant, so dict[str, str] needs the ignore
+            pipe.hset(fps, mapping=dict(versions))  # type: ignore[arg-type]
+            pipe.zadd(seen, dict.fromkeys(versions, now))
+            pipe.zcard(seen)
+            results = await pipe.execute()
+        size = int(results[-1])
+        if size > SEEN_PER_FEED:
+            dropped = await self.redis.zpopmin(seen, size - SEEN_PER_FEED)
+            if dropped:
+                await self.redis.hdel(fps, *[str(pair[0]) for pair in dropped])
+
+    async def set_backlog(self, ident: str, size: int) -> None:
+        """How many accepted articles a poller still holds for Kafka (0 when all delivered)."""
+        await self.redis.hset(f"{PREFIX}backlog", ident, size)
+
+    async def backlogs(self) -> dict[str, int]:
+        raw = await self.redis.hgetall(f"{PREFIX}backlog")
+        return {str(k): int(v) for k, v in raw.items()}
+
     # counters and alerts ---------------------------------------------------------------------
     async def count(self, counts: Mapping[str, int]) -> None:
         """Add to named counters, and to their time series, in one round trip."""
