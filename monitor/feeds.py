@@ -184,7 +184,7 @@ def entry_time(entry: Any, fetched: datetime) -> datetime:
     """Published, else updated, else created, else the fetch time; in UTC. Dates before 1990 are
     absurd and skipped; dates in the future are clamped to the fetch time."""
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = entry.get(key)
+        value = dict.get(entry, key)  # plain dict access: no feedparser key aliasing or warning
         if not value:
             continue
         try:

@@ -209,7 +209,7 @@ def _sickness(state: FeedState, now: float, bounds: Bounds) -> str | None:
         return f"gone (HTTP 410): {state.last_error or ''}".strip()
     if state.failures >= bounds.failure_threshold:
         return f"{state.failures} failed polls in a row; last error: {state.last_error}"
-    if state.failures == 0 and state.cadence and state.last_new:
+    if state.failures == 0 and state.cadence and state.last_new is not None:
         silent = now - state.last_new
         limit = max(bounds.silence_factor * state.cadence, bounds.min_silence)
         if silent > limit:
