@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install lint bench devset clean help
+.PHONY: run test install lint bench devset eval clean help
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -33,6 +33,12 @@ lint: $(STAMP)  ## ruff and mypy
 
 devset: $(STAMP)  ## precision and recall of the shipped rules on ../shared/data/devset.jsonl
 	$(BIN)/python bench/devset.py
+
+eval: $(STAMP)  ## precision, recall, F1 and mistakes on the dev set and the demo timeline
+	$(BIN)/python bench/eval.py
+
+bench: $(STAMP)  ## articles per second of the matcher: shipped rules, 1,000 rules, a naive loop
+	$(BIN)/python bench/matcher.py
 
 clean:  ## remove the virtual environment and runtime data
 	rm -rf $(VENV) .monitor .pytest_cache .mypy_cache .ruff_cache
