@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: run test install lint bench devset eval clean help
 .DEFAULT_GOAL := help
@@ -23,7 +24,12 @@ install: $(STAMP)  ## create .venv with the monitor and its test tools
 run: $(STAMP)  ## run the demo on the embedded broker and Redis; alerts stream here (Ctrl-C stops)
 	$(BIN)/monitor run --demo
 
-test: $(STAMP)  ## run the whole test suite (starts its own broker and redis-server)
+# The browser tests drive Debian's chromium package; installed (as root, or with sudo) when missing.
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the status page's browser tests ..."
+	@$$(test "$$(id -u)" = 0 || echo sudo) sh -c 'apt-get update -q && apt-get install -y -q chromium'
+
+test: $(STAMP) $(CHROMIUM)  ## run the whole test suite (starts its own broker, redis-server, chromium)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)  ## ruff and mypy
