@@ -138,8 +138,8 @@ class BodyTooLargeError(Exception):
     """A body (after decompression) passed the size cap."""
 
 
-class _FetchError(Exception):
-    pass
+class _FetchError(ValueError):
+    """A response that cannot be used (bad redirect, bad encoding)."""
 
 
 class Fetcher:
@@ -321,7 +321,10 @@ def decode_body(body: bytes, encoding: str, max_bytes: int) -> bytes:
         if len(body) > max_bytes:
             raise BodyTooLargeError
         return body
-    out: bytes = decoder.decompress(body, max_bytes + 1)
+    try:
+        out: bytes = decoder.decompress(body, max_bytes + 1)
+    except zlib.error as exc:
+        raise _FetchError(f"body is not valid {encoding}: {exc}") from exc
     if decoder.unconsumed_tail or len(out) > max_bytes:
         raise BodyTooLargeError
     return out

@@ -33,6 +33,7 @@ from monitor.outbox import BacklogFullError, Outbox, Outgoing
 from monitor.schedule import Bounds, FeedState, after_failure, after_success, health_change
 from monitor.settings import PollSettings
 from monitor.status import StatusStore
+from monitor.websub import WebSub
 
 log = logging.getLogger(__name__)
 TICK = 0.25
@@ -72,6 +73,7 @@ class Poller:
         self.hubs: dict[str, tuple[str, str]] = {}  # feed url -> (hub, topic) advertised
         self._stopping = asyncio.Event()
         self._locks: dict[str, asyncio.Lock] = {}
+        self.websub: WebSub | None = None
 
     @property
     def published(self) -> int:
@@ -96,6 +98,10 @@ class Poller:
         async with Fetcher(self.settings) as fetcher:
             await self.load_states()
             outbox_task = asyncio.create_task(self.outbox.run(self._stopping), name="outbox")
+            if self.settings.websub_url:
+                self.websub = WebSub(self.settings, fetcher, self.pushed)
+                await self.websub.start()
+                renew = asyncio.create_task(self.websub.renew(self._stopping), name="websub")
             log.info(
                 "poller.started feeds=%d shard=%d/%d",
                 len(self.feeds),
@@ -122,6 +128,10 @@ class Poller:
                 task.cancel()
             await asyncio.gather(*in_flight.values(), return_exceptions=True)
             await outbox_task
+            if self.websub:
+                await renew
+                await self.websub.stop()
+                self.websub = None
             await self.outbox.drain(seconds=5)
         log.info("poller.stopped published=%d backlog=%d", self.published, self.outbox.backlog)
 
@@ -172,6 +182,27 @@ class Poller:
                 state = after_failure(
                     state, now=time.time(), error=f"internal error: {exc!r}", bounds=self.bounds
                 )
+            self.states[feed.url] = state
+            await self._save(state)
+        if self.websub and feed.url in self.hubs:
+            hub, topic = self.hubs[feed.url]
+            await self.websub.ensure(feed.url, hub, topic, allow_private=feed.allow_private)
+
+    async def pushed(self, feed_url: str, body: bytes, headers: dict[str, str]) -> None:
+        """Content a WebSub hub pushed for a feed: parsed and published at once."""
+        feed = self.by_url.get(feed_url)
+        if feed is None:
+            return
+        async with self._lock(feed.url):
+            state = self.states[feed.url]
+            try:
+                state = await self.ingest(
+                    feed, state, body, headers=headers, base_url=state.fetch_url or feed.url
+                )
+            except Exception:  # a bad push must not take the callback server down
+                log.exception("feed.push_failed feed=%s", feed.url)
+                return
+            log.info("feed.pushed feed=%s new=%d", feed.url, state.new_items)
             self.states[feed.url] = state
             await self._save(state)
 

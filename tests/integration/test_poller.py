@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import time
 from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from monitor.embedded import EmbeddedBroker
 from monitor.feeds import FeedConfig
 from monitor.fetch import Fetcher
 from monitor.health import SOURCES_TOPIC
@@ -282,3 +285,32 @@ async def test_shards_split_the_feed_list_without_overlap(
     urls = [f.url for p in shards for f in p.feeds]
     assert sorted(urls) == sorted(f.url for f in feeds)
     assert all(p.feeds for p in shards)
+
+
+async def test_an_unreachable_broker_fills_a_backlog_that_is_delivered_later(
+    broker: str, status: StatusStore, producer: AIOKafkaProducer, server: FeedServer
+) -> None:
+    """With Kafka down, accepted articles wait in the backlog (shown in Redis), the feed's
+    validators are not committed, and once a broker answers everything is delivered once."""
+    doomed = EmbeddedBroker()
+    doomed_producer = await start_idempotent_producer(doomed.start())
+    doomed.stop()  # the broker goes away under a started producer
+    gc.collect()
+    server.feeds["wire"] = rss(("1", "Truce talks", "a"), ("2", "Sanctions", "b"))
+    feed = feed_for(server, "wire")
+    poller = Poller([feed], settings=PollSettings(), producer=doomed_producer, status=status)
+    poller.outbox.send_timeout = 2
+    state = await poll(poller, feed)
+    assert (state.status, state.body_hash, poller.outbox.backlog) == ("ok", None, 2)
+    assert (await status.backlogs())["poller"] == 2
+    state = await poll(poller, feed, state)  # polled again while down: nothing duplicated
+    assert poller.outbox.backlog == 2 and state.body_hash is None
+    poller.outbox.producer = producer  # the broker is back
+    assert await poller.outbox.retry()
+    assert poller.outbox.backlog == 0 and (await status.backlogs())["poller"] == 0
+    state = await poll(poller, feed, state)
+    assert state.new_items == 0 and state.body_hash is not None
+    articles = await published_for(broker, feed.url, expect=2)
+    assert sorted(a.title for a in articles) == ["Sanctions", "Truce talks"]
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(doomed_producer.stop(), 5)
