@@ -142,15 +142,27 @@ def worker(ctx: click.Context) -> None:
 
 
 @main.command()
+@click.option("--once", is_flag=True, help="Poll every feed once, wait for Kafka, print a summary.")
 @click.pass_context
-def poll(ctx: click.Context) -> None:
-    """The feed pollers alone, over the feed list (config/feeds.yaml)."""
+def poll(ctx: click.Context, once: bool) -> None:
+    """The feed pollers alone, over the feed list (config/feeds.yaml).
+
+    Shard with MONITOR_POLL__SHARD / MONITOR_POLL__SHARDS (instance i of n); WebSub pushes are
+    received when MONITOR_POLL__WEBSUB_URL is set.
+    """
     from monitor.feeds import load_feed_list
     from monitor.standalone import run_poller
 
     settings = _settings(ctx)
-    _logging(ctx)
-    _run(run_poller(settings, load_feed_list(settings.feeds_file)))
+    _logging(ctx, quiet=once)
+    summary = _run(run_poller(settings, load_feed_list(settings.feeds_file), once=once))
+    if summary is not None:
+        click.echo(json.dumps(summary))
+        if summary["backlog"]:
+            raise MonitorError(
+                f"{summary['backlog']} article(s) could not be delivered to Kafka; "
+                "check MONITOR_KAFKA_BROKER and run again"
+            )
 
 
 @main.command()

@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import logging
 import sys
+from typing import Any
 
 from monitor.embedded import resolve_endpoints
 from monitor.feeds import FeedConfig
 from monitor.follow import follow_alerts
-from monitor.kafka import start_producer
+from monitor.outbox import start_idempotent_producer
 from monitor.poller import Poller
 from monitor.services import start_services, stop_on_signals
 from monitor.settings import Settings
@@ -20,21 +21,34 @@ from monitor.web import WebServer
 log = logging.getLogger(__name__)
 
 
-async def run_poller(settings: Settings, feeds: list[FeedConfig]) -> None:
+async def run_poller(
+    settings: Settings, feeds: list[FeedConfig], *, once: bool = False
+) -> dict[str, Any] | None:
+    """The pollers until SIGINT/SIGTERM, or one pass over every feed with ``once`` (returning
+    its summary). Articles go through an idempotent producer; WebSub runs when configured."""
     endpoints = resolve_endpoints(settings)
     status = StatusStore.from_url(endpoints.redis)
-    producer = await start_producer(endpoints.kafka)
+    producer = await start_idempotent_producer(endpoints.kafka)
     poller = Poller(
         feeds, settings=settings.poll, producer=producer, status=status, ident=settings.worker_id
     )
-    stop = asyncio.Event()
-    with stop_on_signals(stop):
-        task = asyncio.create_task(poller.run())
-        await stop.wait()
-        poller.stop()
-        await task
-    await producer.stop()
-    await status.close()
+    summary = None
+    try:
+        if once:
+            summary = await poller.run_once()
+        else:
+            stop = asyncio.Event()
+            with stop_on_signals(stop):
+                task = asyncio.create_task(poller.run())
+                await asyncio.wait(
+                    [task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+                )
+                poller.stop()
+                await task
+    finally:
+        await producer.stop()
+        await status.close()
+    return summary
 
 
 async def run_web(settings: Settings) -> None:
