@@ -310,7 +310,11 @@ def _vetoed(hits: Hits, name: str, group: Group) -> bool:
         for anchor in hits.get(group.near, []):
             if not veto.near(anchor, group.within):
                 continue
-            if not any(s.near(anchor, group.within) and not s.overlaps(veto) for s in spared):
+            # A veto right beside the hit names what it is about ("Gaza ceasefire") unless the
+            # sparing term is as close; further off, any sparing term as near lifts it ("threatens
+            # Russia and Iran with sanctions").
+            reach = group.within if not veto.near(anchor, 1) else 1
+            if not any(s.near(anchor, reach) and not s.overlaps(veto) for s in spared):
                 return True
     return False
 
@@ -414,19 +418,30 @@ class Matcher:
         self._gate_chunks: set[bytes] = set()  # chunks holding a word in _gate
 
     def _learn_chunks(self, chunks: set[bytes]) -> None:
-        if len(self._chunks) + len(chunks) > WORD_CACHE_SIZE:
+        """Learn the chunks of one article not seen before (all of them if the cache is full)."""
+        new = chunks.difference(self._chunks)
+        if not new:
+            return
+        if max(len(self._chunks), len(self._words)) + len(new) > WORD_CACHE_SIZE:
             self._reset_cache()
-        for chunk in chunks:
+            new = chunks
+        for chunk in new:
             raws = set(_WORD.findall(_Text.of(chunk.decode("utf-8", "replace")).norm))
-            self._learn(raws.difference(self._words))
+            self._learn(raws, may_reset=False)
             self._chunks.add(chunk)
             if not self._gate.isdisjoint(raws):
                 self._gate_chunks.add(chunk)
 
-    def _learn(self, raws: set[str]) -> None:
-        if len(self._words) + len(raws) > WORD_CACHE_SIZE:
+    def _learn(self, raws: set[str], *, may_reset: bool = True) -> None:
+        """Learn what the words of one article not seen before can start (all of them, if the
+        cache is full: every word of the article being matched must stay known)."""
+        new = raws.difference(self._words)
+        if not new:
+            return
+        if may_reset and len(self._words) + len(new) > WORD_CACHE_SIZE:
             self._reset_cache()
-        for raw in raws:
+            new = raws
+        for raw in new:
             word = fold(raw)
             found = [(p, 100.0) for p in self._exact.get(word, ())]
             found += [(p, 100.0) for p in self._prefix if word.startswith(p.words[0][:-1])]
@@ -450,9 +465,7 @@ class Matcher:
 
     def _scan(self, field_name: str, text: _Text, hits: dict[int, Hits]) -> None:
         raws = _WORD.findall(text.norm)
-        new = set(raws).difference(self._words)
-        if new:
-            self._learn(new)
+        self._learn(set(raws))
         info, live = self._words, self._live
         count = len(raws)
         cursor = 0
@@ -527,9 +540,7 @@ class Matcher:
         if not self._always_scan:
             quick = f"{article.title}\n{article.summary}".encode().translate(_CHUNK_TABLE)
             chunks = set(quick.split())
-            new = chunks.difference(self._chunks)
-            if new:
-                self._learn_chunks(new)
+            self._learn_chunks(chunks)
             if self._gate_chunks.isdisjoint(chunks):
                 return MatchResult(article.id)
         hits: dict[int, Hits] = {}
