@@ -137,10 +137,9 @@ class Poller:
 
     async def run_once(self, *, drain_seconds: float = 60.0) -> dict[str, Any]:
         """Poll every feed of this shard once, wait for Kafka, and say how it went."""
-        limit = asyncio.Semaphore(self.settings.concurrency)
         async with Fetcher(self.settings) as fetcher:
             await self.load_states()
-            await asyncio.gather(*(self._poll(fetcher, f, limit) for f in self.feeds))
+            await self.poll_all(fetcher)
         delivered = await self.outbox.drain(seconds=drain_seconds)
         states = [self.states[f.url] for f in self.feeds]
         await self._heartbeat()
@@ -153,6 +152,11 @@ class Poller:
             "backlog": self.outbox.backlog,
             "delivered": delivered,
         }
+
+    async def poll_all(self, fetcher: Fetcher) -> None:
+        """Poll every feed of this shard once, ``concurrency`` at a time, due or not."""
+        limit = asyncio.Semaphore(self.settings.concurrency)
+        await asyncio.gather(*(self._poll(fetcher, f, limit) for f in self.feeds))
 
     async def _heartbeat(self) -> None:
         try:
