@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 from rapidfuzz import fuzz, process
 
@@ -593,25 +594,19 @@ class Matcher:
         )
 
 
+@lru_cache(maxsize=4096)
+def _locator(word: str) -> re.Pattern[str]:
+    """A regex finding ``word`` only where it stands as a whole token of ``_WORD``: no letter or
+    digit (or apostrophe joined to one) right before or after it."""
+    return re.compile(rf"(?<![^\W_])(?<![^\W_]['’]){re.escape(word)}(?![^\W_])(?!['’][^\W_])")
+
+
 def _find_word(text: str, word: str, start: int) -> int:
     """Where ``word`` next stands as a whole token of ``_WORD`` in ``text``, from ``start``."""
-    while True:
-        at = text.index(word, start)
-        end = at + len(word)
-        if not (_joins(text, at - 1, at - 2) or _joins(text, end, end + 1)):
-            return at
-        start = at + 1
-
-
-def _joins(text: str, index: int, beyond: int) -> bool:
-    """Whether the character at ``index`` continues the word next to it (a letter or digit, or an
-    apostrophe with a letter or digit beyond it)."""
-    if not 0 <= index < len(text):
-        return False
-    char = text[index]
-    if char.isalnum():
-        return True
-    return char in "'’" and 0 <= beyond < len(text) and text[beyond].isalnum()
+    found = _locator(word).search(text, start)
+    if found is None:  # cannot happen for a token of ``text``; say so plainly if it does
+        raise ValueError(f"token {word!r} not found in its own text after offset {start}")
+    return found.start()
 
 
 def _dated(spec: MatchSpec, day: date) -> bool:
