@@ -17,6 +17,8 @@ const sorting = {
 let last = null;        // the newest status
 let clockSkew = 0;      // browser clock minus server clock, in seconds
 const seenAlerts = new Set();
+const TITLE = document.title;
+let unseen = 0;          // alerts that arrived while the tab was hidden, shown in the tab title
 let firstRender = true;
 
 function el(tag, text, cls) {
@@ -160,6 +162,9 @@ function renderAlerts(s) {
     li.append(why);
     return li;
   });
+  const arrived = items.filter(li => li.classList.contains("fresh")).length;
+  if (arrived && document.hidden) unseen += arrived;
+  document.title = (unseen ? `(${unseen}) ` : "") + TITLE;
   const list = document.getElementById("alerts");
   list.replaceChildren(...(items.length ? items : [el("li", "no alerts yet", "muted")]));
   firstRender = false;
@@ -279,5 +284,8 @@ function connect() {
   });
 }
 
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden) { unseen = 0; document.title = TITLE; }
+});
 setupSorting();
 connect();
