@@ -40,6 +40,12 @@ class Outgoing:
     value: bytes
     feed: str | None = None
     version: str | None = None
+    ident: str = ""  # what makes two records with one key different (an alert's id)
+
+    @property
+    def slot(self) -> tuple[str, bytes, str]:
+        """Records in one slot are the same record: a resubmission replaces, never duplicates."""
+        return self.topic, self.key, self.ident or self.version or ""
 
 
 async def start_idempotent_producer(bootstrap: str) -> AIOKafkaProducer:
@@ -76,7 +82,7 @@ class Outbox:
         self.limit = limit
         self.ident = ident
         self.send_timeout = send_timeout
-        self.pending: dict[tuple[str, bytes], Outgoing] = {}
+        self.pending: dict[tuple[str, bytes, str], Outgoing] = {}
         self.delivered = 0
         self.failing = False
         self._wake = asyncio.Event()
@@ -91,14 +97,14 @@ class Outbox:
 
         True when they are delivered; False when they wait in the backlog for a retry.
         """
-        new = [r for r in records if (r.topic, r.key) not in self.pending]
+        new = [r for r in records if r.slot not in self.pending]
         if len(self.pending) + len(new) > self.limit:
             raise BacklogFullError(
                 f"outbox full ({self.limit} records waiting for Kafka); "
                 "refusing more until the broker is reachable"
             )
         for record in records:
-            self.pending[(record.topic, record.key)] = record
+            self.pending[record.slot] = record
         if self.failing:
             await self._report()
             return False
@@ -120,8 +126,8 @@ class Outbox:
             await self._report()
             return False
         for record in records:
-            if self.pending.get((record.topic, record.key)) == record:
-                del self.pending[(record.topic, record.key)]
+            if self.pending.get(record.slot) == record:
+                del self.pending[record.slot]
         self.delivered += len(records)
         await self._remember(records)
         await self._report()

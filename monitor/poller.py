@@ -321,8 +321,7 @@ class Poller:
             parsed=True,
             bounds=self.bounds,
         )
-        if parsed.hub:
-            state = state.model_copy(update={"hub": parsed.hub})
+        state = state.model_copy(update={"hub": parsed.hub, "warning": parsed.warning})
         return await self._check_health(state, now)
 
     async def _publish(self, feed: FeedConfig, parsed: ParsedFeed) -> tuple[int, bool]:
@@ -356,7 +355,8 @@ class Poller:
                 continue
             revision, _, old = version.partition(":")
             if old != fingerprint:
-                revised = article.model_copy(update={"revision": int(revision or 1) + 1})
+                number = int(revision) if revision.isdigit() else 1
+                revised = article.model_copy(update={"revision": number + 1})
                 fresh.append((revised, fingerprint))
         return fresh
 
@@ -366,7 +366,7 @@ class Poller:
             return state
         log.warning("feed.%s feed=%s reason=%s", change.state, state.url, change.reason)
         alert = source_health_alert(state, change, now=now, poller=self.ident)
-        record = Outgoing(SOURCES_TOPIC, state.url.encode(), alert.to_bytes())
+        record = Outgoing(SOURCES_TOPIC, state.url.encode(), alert.to_bytes(), ident=alert.id)
         try:
             await self.outbox.submit([record])
         except BacklogFullError as exc:

@@ -72,6 +72,7 @@ class FeedState(BaseModel):
     health_reason: str | None = None
     health_since: float | None = None
     hub: str | None = None
+    warning: str | None = None  # the last parse's complaint about a feed that still worked
 
 
 def _jittered(seconds: float, rng: random.Random | None) -> float:
