@@ -187,9 +187,11 @@ class StatusStore:
         """Per-bucket counts of the named counters over the last hours (see ``timeseries``)."""
         now = time.time() if now is None else now
         names = list(names)
+        if not names:
+            return {}
         async with self.redis.pipeline(transaction=False) as pipe:
             timeseries.queue_read(pipe, names)
-            raws = await pipe.execute()
+            (raws,) = await pipe.execute()
         return {n: timeseries.decode(r, now) for n, r in zip(names, raws, strict=True)}
 
     # heartbeats ------------------------------------------------------------------------------

@@ -40,6 +40,16 @@ end
 return #KEYS
 """
 
+# One string per series, its values joined by commas: parsing thousands of RESP fields in Python
+# costs ~10 ms per series, splitting one string well under one.
+_READ = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  out[i] = table.concat(redis.call('HVALS', key), ',')
+end
+return out
+"""
+
 
 def bucket_of(ts: float) -> int:
     """The start (epoch seconds) of the bucket holding ``ts``."""
@@ -64,16 +74,19 @@ def queue_add(pipe: Any, counts: Mapping[str, int], now: float) -> None:
 
 
 def queue_read(pipe: Any, names: list[str]) -> None:
-    """Queue reading the named series (one HGETALL each); decode with :func:`decode`."""
-    for name in names:
-        pipe.hgetall(KEY_PREFIX + name)
+    """Queue reading the named series in one call; its reply is one string per series, in
+    order, for :func:`decode`."""
+    if names:
+        pipe.eval(_READ, len(names), *[KEY_PREFIX + n for n in names])
 
 
-def decode(raw: Mapping[str, str], now: float) -> dict[int, int]:
-    """Bucket start to count, for the buckets inside the window ending at ``now``."""
+def decode(raw: str | Mapping[str, str], now: float) -> dict[int, int]:
+    """Bucket start to count, for the buckets inside the window ending at ``now``; ``raw`` is a
+    series as :func:`queue_read` returns it, or the hash itself."""
     oldest = bucket_of(now) - WINDOW_SECONDS + BUCKET_SECONDS
     buckets: dict[int, int] = {}
-    for value in raw.values():
+    values = raw.values() if isinstance(raw, Mapping) else (raw.split(",") if raw else [])
+    for value in values:
         start, _, count = str(value).partition(":")
         try:
             bucket, n = int(start), int(count)
