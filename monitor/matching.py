@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from typing import NamedTuple
 
 from rapidfuzz import fuzz, process
 
@@ -151,19 +152,17 @@ class _Pattern:
         return score if score >= limit else 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class _Hit:
-    """Where one pattern matched: field, token positions, original offsets and score."""
+class _Hit(NamedTuple):
+    """Where one pattern matched: field, token positions and score. Character offsets are worked
+    out only for the hits that become evidence (see :class:`_Field`)."""
 
     group: str
     label: str
     field: str
     first: int
     last: int
-    start: int
-    end: int
-    text: str
     score: float
+    span: tuple[int, int] | None = None  # offsets in the normalised text, for regex hits
 
     def near(self, other: _Hit, within: int) -> bool:
         if self.field != other.field:
@@ -177,15 +176,38 @@ class _Hit:
     def overlaps(self, other: _Hit) -> bool:
         return self.field == other.field and self.first <= other.last and other.first <= self.last
 
-    def evidence(self) -> Evidence:
+
+@dataclass(frozen=True)
+class _Field:
+    """One field of the article being matched: its text and its raw tokens."""
+
+    text: _Text
+    raws: list[str]
+
+    def offset(self, index: int) -> int:
+        """Where token ``index`` starts in the normalised text."""
+        raw = self.raws[index]
+        nth = self.raws[:index].count(raw)
+        for number, found in enumerate(_locator(raw).finditer(self.text.norm)):
+            if number == nth:
+                return found.start()
+        raise ValueError(f"token {index} ({raw!r}) is not in its own text")  # cannot happen
+
+    def evidence(self, hit: _Hit) -> Evidence:
+        if hit.span is None:
+            last = self.raws[hit.last]
+            span = (self.offset(hit.first), self.offset(hit.last) + len(last))
+        else:
+            span = hit.span
+        start, end = self.text.span(*span)
         return Evidence(
-            group=self.group,
-            term=self.label,
-            field=self.field,
-            text=self.text,
-            score=round(self.score / 100, 3),
-            start=self.start,
-            end=self.end,
+            group=hit.group,
+            term=hit.label,
+            field=hit.field,
+            text=self.text.original[start:end],
+            score=round(hit.score / 100, 3),
+            start=start,
+            end=end,
         )
 
 
@@ -464,48 +486,34 @@ class Matcher:
             if any((p.spec, p.group) in self._triggers for p, _s in found):
                 self._gate.add(raw)
 
-    def _scan(self, field_name: str, text: _Text, hits: dict[int, Hits]) -> None:
+    def _scan(self, field_name: str, text: _Text, hits: dict[int, Hits]) -> _Field:
         raws = _WORD.findall(text.norm)
         self._learn(set(raws))
         info, live = self._words, self._live
         count = len(raws)
-        cursor = 0
         for i in [i for i, raw in enumerate(raws) if raw in live]:
-            raw = raws[i]
-            at = _find_word(text.norm, raw, cursor)
-            cursor = at + len(raw)
-            for pattern, score in info[raw][1]:
+            for pattern, score in info[raws[i]][1]:
                 n = len(pattern.words)
-                if i + n > count or field_name not in pattern.fields:
-                    continue
-                for j in range(1, n):
-                    score = min(score, pattern.word_score(j, info[raws[i + j]][0]))
+                if n > 1:
+                    if i + n > count:
+                        continue
+                    for j in range(1, n):
+                        score = min(score, pattern.word_score(j, info[raws[i + j]][0]))
+                        if score <= 0:
+                            break
                     if score <= 0:
-                        break
-                if score <= 0:
+                        continue
+                if field_name not in pattern.fields:
                     continue
                 if pattern.cased and any(
                     raws[i + j] != pattern.cased[j] for j in range(min(n, len(pattern.cased)))
                 ):
                     continue
-                end = cursor
-                for j in range(1, n):
-                    end = _find_word(text.norm, raws[i + j], end) + len(raws[i + j])
-                start, end = text.span(at, end)
-                hit = _Hit(
-                    pattern.group,
-                    pattern.label,
-                    field_name,
-                    i,
-                    i + n - 1,
-                    start,
-                    end,
-                    text.original[start:end],
-                    score,
-                )
+                hit = _Hit(pattern.group, pattern.label, field_name, i, i + n - 1, score)
                 hits.setdefault(pattern.spec, {}).setdefault(pattern.group, []).append(hit)
         if self._regex_specs:
             self._search(field_name, text, hits)
+        return _Field(text, raws)
 
     def _search(self, field_name: str, text: _Text, hits: dict[int, Hits]) -> None:
         matches = list(_WORD.finditer(text.norm))
@@ -519,18 +527,7 @@ class Matcher:
                     continue
                 first = sum(1 for m in matches if m.end() <= found.start())
                 last = max(first, sum(1 for m in matches if m.start() < found.end()) - 1)
-                start, end = text.span(found.start(), found.end())
-                hit = _Hit(
-                    group,
-                    label,
-                    field_name,
-                    first,
-                    last,
-                    start,
-                    end,
-                    text.original[start:end],
-                    100.0,
-                )
+                hit = _Hit(group, label, field_name, first, last, 100.0, found.span())
                 hits.setdefault(index, {}).setdefault(group, []).append(hit)
 
     def match(self, article: Article) -> MatchResult:
@@ -545,10 +542,12 @@ class Matcher:
             if self._gate_chunks.isdisjoint(chunks):
                 return MatchResult(article.id)
         hits: dict[int, Hits] = {}
-        for name, value in ((FIELDS[0], article.title), (FIELDS[1], article.summary)):
-            if value:
-                self._scan(name, _Text.of(value), hits)
-        return self._decide(article, when, open_events, hits)
+        fields = {
+            name: self._scan(name, _Text.of(value), hits)
+            for name, value in ((FIELDS[0], article.title), (FIELDS[1], article.summary))
+            if value
+        }
+        return self._decide(article, when, open_events, hits, fields)
 
     def _decide(
         self,
@@ -556,6 +555,7 @@ class Matcher:
         when: datetime,
         open_events: set[str],
         hits: dict[int, Hits],
+        fields: dict[str, _Field],
     ) -> MatchResult:
         events: dict[str, _Outcome] = {}
         for index, event in zip(self._event_specs, self.events.values(), strict=True):
@@ -581,7 +581,7 @@ class Matcher:
                         rule.category,
                         rule.alert_topic,
                         round(outcome.score, 3),
-                        tuple(h.evidence() for h in outcome.evidence),
+                        tuple(fields[h.field].evidence(h) for h in outcome.evidence),
                     )
                 )
         best = max(events.values(), key=lambda o: o.score)
@@ -589,7 +589,7 @@ class Matcher:
             article.id,
             events=tuple(events),
             event_score=round(best.score, 3),
-            event_evidence=tuple(h.evidence() for h in best.evidence),
+            event_evidence=tuple(fields[h.field].evidence(h) for h in best.evidence),
             hits=tuple(rule_hits),
         )
 
@@ -599,14 +599,6 @@ def _locator(word: str) -> re.Pattern[str]:
     """A regex finding ``word`` only where it stands as a whole token of ``_WORD``: no letter or
     digit (or apostrophe joined to one) right before or after it."""
     return re.compile(rf"(?<![^\W_])(?<![^\W_]['’]){re.escape(word)}(?![^\W_])(?!['’][^\W_])")
-
-
-def _find_word(text: str, word: str, start: int) -> int:
-    """Where ``word`` next stands as a whole token of ``_WORD`` in ``text``, from ``start``."""
-    found = _locator(word).search(text, start)
-    if found is None:  # cannot happen for a token of ``text``; say so plainly if it does
-        raise ValueError(f"token {word!r} not found in its own text after offset {start}")
-    return found.start()
 
 
 def _dated(spec: MatchSpec, day: date) -> bool:
