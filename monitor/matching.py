@@ -37,6 +37,7 @@ EXACT_BELOW_LENGTH = 5
 LONG_WORD = 8
 SHORT_FUZZY = 92
 DEFAULT_FUZZY = 88
+PREFIX_HEAD = 3
 WORD_CACHE_SIZE = 200_000  # distinct raw words remembered before the cache starts afresh
 FIELDS = ("title", "summary")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
@@ -405,7 +406,15 @@ class Matcher:
                     self._exact[first].append(pattern)
                 else:
                     self._fuzzy_words[first].append(pattern)
-        self._fuzzy_vocab = list(self._fuzzy_words)
+        # Variants must share the first letter, so each word meets only its letter's vocabulary;
+        # prefixes are looked up by their first PREFIX_HEAD letters.
+        self._fuzzy_vocab: dict[str, list[str]] = defaultdict(list)
+        for vocab_word in self._fuzzy_words:
+            self._fuzzy_vocab[vocab_word[0]].append(vocab_word)
+        self._prefix_heads: dict[str, list[tuple[str, _Pattern]]] = defaultdict(list)
+        for pattern in self._prefix:
+            stem = pattern.words[0][:-1]
+            self._prefix_heads[stem[:PREFIX_HEAD]].append((stem, pattern))
         self._min_fuzzy = min(
             (p.thresholds[0] for ps in self._fuzzy_words.values() for p in ps), default=100
         )
@@ -467,11 +476,15 @@ class Matcher:
         for raw in new:
             word = fold(raw)
             found = [(p, 100.0) for p in self._exact.get(word, ())]
-            found += [(p, 100.0) for p in self._prefix if word.startswith(p.words[0][:-1])]
-            if len(word) >= EXACT_BELOW_LENGTH - 1 and self._fuzzy_vocab:
+            for length in range(min(PREFIX_HEAD, len(word)) + 1):
+                for stem, pattern in self._prefix_heads.get(word[:length], ()):
+                    if word.startswith(stem):
+                        found.append((pattern, 100.0))
+            vocab = self._fuzzy_vocab.get(word[:1])
+            if len(word) >= EXACT_BELOW_LENGTH - 1 and vocab:
                 for vocab_word, _score, _ in process.extract(
                     word,
-                    self._fuzzy_vocab,
+                    vocab,
                     scorer=fuzz.ratio,
                     score_cutoff=self._min_fuzzy,
                     limit=None,
