@@ -16,7 +16,7 @@ import contextlib
 import functools
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from importlib import resources
 from typing import Any
 
@@ -62,7 +62,9 @@ class Broadcaster:
         self._closing = False
         self._task: asyncio.Task[None] | None = None
 
-    async def listen(self, keepalive: float = KEEPALIVE_SECONDS) -> AsyncIterator[str | None]:
+    async def listen(
+        self, keepalive: float = KEEPALIVE_SECONDS
+    ) -> AsyncGenerator[str | None, None]:
         """Each new status as it is produced; None after ``keepalive`` seconds without one."""
         self._listeners += 1
         if self._task is None or self._task.done():
@@ -151,11 +153,12 @@ async def _events(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     await response.write(b"retry: 2000\n\n")
     try:
-        async for data in request.app[_FEED_KEY].listen():
-            if data is None:
-                await response.write(b": keepalive\n\n")
-            else:
-                await response.write(f"event: status\ndata: {data}\n\n".encode())
+        async with contextlib.aclosing(request.app[_FEED_KEY].listen()) as updates:
+            async for data in updates:
+                if data is None:
+                    await response.write(b": keepalive\n\n")
+                else:
+                    await response.write(f"event: status\ndata: {data}\n\n".encode())
     except ConnectionResetError:
         log.debug("web.events_closed peer=%s", request.remote)
     return response

@@ -3,6 +3,9 @@ Prometheus text."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from monitor import timeseries
 from monitor.dashboard import (
     alert_latency,
@@ -13,6 +16,7 @@ from monitor.dashboard import (
     rule_rows,
 )
 from monitor.metrics import metric_name, render_metrics
+from monitor.web import Broadcaster
 
 NOW = 1_750_000_000.0
 
@@ -140,3 +144,25 @@ def test_metric_names_and_redis_down_metrics() -> None:
     text = render_metrics({"ok": False, "redis": {"ok": False}, "broker": {"ok": None}})
     assert "monitor_redis_up 0" in text and "monitor_healthy 0" in text
     assert "broker_up" not in text and text.endswith("\n")
+
+
+async def test_broadcaster_shares_one_reader_and_stops_when_nobody_listens() -> None:
+    """Two open pages get the same produced status; once both leave, production stops."""
+    calls = 0
+
+    async def produce() -> str:
+        nonlocal calls
+        calls += 1
+        return f"status {calls}"
+
+    feed = Broadcaster(produce, tick=0.01)
+    async with contextlib.aclosing(feed.listen()) as one, contextlib.aclosing(feed.listen()) as two:
+        first = await anext(one)
+        assert first == "status 1"
+        assert await anext(two) in ("status 1", "status 2")
+    await asyncio.sleep(0.1)
+    assert feed._task is not None and feed._task.done()
+    stopped_at = calls
+    await asyncio.sleep(0.05)
+    assert calls == stopped_at
+    await feed.close()
