@@ -418,11 +418,12 @@ class Matcher:
         self._min_fuzzy = min(
             (p.thresholds[0] for ps in self._fuzzy_words.values() for p in ps), default=100
         )
-        self._triggers = {  # (spec, group) pairs that can make an event match
+        # (spec, group) pairs without which an event cannot match: its first `all` group (each
+        # is required), else every `any` group.
+        self._triggers = {
             (i, name)
             for i in self._event_specs
-            for kind, name, _g in self._specs[i].match.groups()
-            if kind in ("all", "any")
+            for name in (list(self._specs[i].match.all)[:1] or list(self._specs[i].match.any))
         }
         # Without a word that can start an event term, no event and so no rule can match; a
         # regex in an event's required groups can match anything, so it turns that shortcut off.

@@ -115,7 +115,7 @@ def test_evidence_says_which_term_matched_which_text_where(matcher: Matcher) -> 
     )
     assert (rule_evidence.start, rule_evidence.end) == (15, 20)
     event_evidence = {e.group: e for e in result.event_evidence}
-    assert (event_evidence["russia"].text, event_evidence["russia"].field) == ("Kremlin", "title")
+    assert (event_evidence["parties"].text, event_evidence["parties"].field) == ("Kremlin", "title")
     assert event_evidence["united-states"].text == "Witkoff"
     line = result.to_dict()
     assert line["event"] is True and line["rules"] == ["ceasefire"] and line["evidence"]
