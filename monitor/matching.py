@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 from rapidfuzz import fuzz, process
 
@@ -139,6 +139,22 @@ class _Pattern:
     label: str
     fields: frozenset[str]
     cased: tuple[str, ...] | None = None  # original spelling when the term is case-sensitive
+    next_word: str = ""  # the second word, when it must match exactly (a quick first check)
+
+    @classmethod
+    def of(
+        cls,
+        words: tuple[str, ...],
+        thresholds: tuple[int, ...],
+        spec: int,
+        group: str,
+        label: str,
+        fields: frozenset[str],
+        cased: tuple[str, ...] | None,
+    ) -> _Pattern:
+        exact_next = len(words) > 1 and thresholds[1] >= 100 and not words[1].endswith("*")
+        next_word = words[1] if exact_next else ""
+        return cls(words, thresholds, spec, group, label, fields, cased, next_word)
 
     def word_score(self, index: int, word: str) -> float:
         want = self.words[index]
@@ -222,6 +238,11 @@ class _Spec:
     regexes: tuple[tuple[re.Pattern[str], str, str], ...]  # (regex, group, label)
     is_event: bool
 
+    @property
+    def required(self) -> frozenset[str]:
+        """Its `all` and `any` groups: without a hit in one of them it cannot match."""
+        return frozenset([*self.match.all, *self.match.any])
+
 
 def _threshold(word: str, term: Term) -> int:
     if term.fuzzy is not None:
@@ -249,7 +270,7 @@ def _patterns(spec_index: int, spec: MatchSpec) -> list[_Pattern]:
                     cased = tuple(_WORD.findall(unicodedata.normalize("NFKC", variant)))
                 fields = frozenset(spec.fields)
                 patterns.append(
-                    _Pattern(words, thresholds, spec_index, group, term.term, fields, cased)
+                    _Pattern.of(words, thresholds, spec_index, group, term.term, fields, cased)
                 )
     return patterns
 
@@ -274,6 +295,41 @@ class RuleHit:
     evidence: tuple[Evidence, ...]
 
 
+class _LazyEvidence(Sequence[Evidence]):
+    """The event's evidence, built on first use: most event matches fire no rule and are never
+    shown, so their evidence need not be built."""
+
+    def __init__(self, hits: tuple[_Hit, ...], fields: dict[str, _Field]):
+        self._hits: tuple[_Hit, ...] | None = hits
+        self._fields = fields
+        self._built: tuple[Evidence, ...] = ()
+
+    def _items(self) -> tuple[Evidence, ...]:
+        if self._hits is not None:
+            self._built = tuple(self._fields[h.field].evidence(h) for h in self._hits)
+            self._hits = None
+        return self._built
+
+    @overload
+    def __getitem__(self, index: int) -> Evidence: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Evidence, ...]: ...
+    def __getitem__(self, index: int | slice) -> Evidence | tuple[Evidence, ...]:
+        return self._items()[index]
+
+    def __len__(self) -> int:
+        return len(self._hits) if self._hits is not None else len(self._built)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(self._items())
+
+    def __repr__(self) -> str:
+        return repr(self._items())
+
+
 @dataclass(frozen=True)
 class MatchResult:
     """What the matcher decided for one article."""
@@ -281,7 +337,7 @@ class MatchResult:
     article: str
     events: tuple[str, ...] = ()
     event_score: float = 0.0
-    event_evidence: tuple[Evidence, ...] = ()
+    event_evidence: Sequence[Evidence] = ()
     hits: tuple[RuleHit, ...] = ()
 
     @property
@@ -392,6 +448,7 @@ class Matcher:
             _Spec(key, spec, frozenset(spec.fields), _regexes(spec), is_event)
             for key, spec, is_event in specs
         ]
+        self._required = [spec.required for spec in self._specs]
         self._event_specs = list(range(len(self.events)))
         self._rule_of_spec = {len(self.events) + i: r for i, r in enumerate(self.rules)}
         self._exact: dict[str, list[_Pattern]] = defaultdict(list)
@@ -509,7 +566,9 @@ class Matcher:
             for pattern, score in info[raws[i]][1]:
                 n = len(pattern.words)
                 if n > 1:
-                    if i + n > count:
+                    if i + n > count or (
+                        pattern.next_word and info[raws[i + 1]][0] != pattern.next_word
+                    ):
                         continue
                     for j in range(1, n):
                         score = min(score, pattern.word_score(j, info[raws[i + j]][0]))
@@ -583,7 +642,9 @@ class Matcher:
         rule_hits = []
         for index in sorted(hits):
             rule = self._rule_of_spec.get(index)
-            if rule is None or rule.event not in events or not _passes_filters(rule, article):
+            if rule is None or self._required[index].isdisjoint(hits[index]):
+                continue
+            if rule.event not in events or not _passes_filters(rule, article):
                 continue
             if not _dated(rule.match, when.date()):
                 continue
@@ -603,7 +664,7 @@ class Matcher:
             article.id,
             events=tuple(events),
             event_score=round(best.score, 3),
-            event_evidence=tuple(fields[h.field].evidence(h) for h in best.evidence),
+            event_evidence=_LazyEvidence(best.evidence, fields),
             hits=tuple(rule_hits),
         )
 
