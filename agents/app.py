@@ -35,14 +35,16 @@ def create_app(settings: Settings, endpoints: Endpoints, rules: RuleBook) -> fau
     """A Faust app wired to the given broker, Redis and live rule set."""
     # topics, partitions, processing guarantee and table store: see agents/config.py
     app = faust.App(settings.app_id, **faust_options(settings, endpoints))
+    if endpoints.embedded:
+        _let_followers_sync_first(app)
     status = StatusStore.from_url(endpoints.redis)
     tally = Tally()
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     articles = app.topic(ARTICLES_TOPIC, **raw)
     matches = app.topic(MATCHES_TOPIC, **raw)
     deadletters = app.topic(DEADLETTER_TOPIC, **raw)
-    seen = app.Table(DEDUPE_TABLE, default=None, partitions=4)
-    stories = app.Table(STORIES_TABLE, default=list, partitions=4)
+    seen = app.Table(DEDUPE_TABLE, default=None)  # partitions: the app's, like the topics'
+    stories = app.Table(STORIES_TABLE, default=list)
     alert_topics: dict[str, Any] = {}
 
     async def to_dead_letter(event: Any, reason: str) -> None:
@@ -130,3 +132,24 @@ def create_app(settings: Settings, endpoints: Endpoints, rules: RuleBook) -> fau
 
     app.monitor_status = status  # type: ignore[attr-defined]  # closed by the runner
     return app
+
+
+EMBEDDED_SYNC_GRACE = 0.3
+
+
+def _let_followers_sync_first(app: faust.App) -> None:
+    """Delay the group leader's assignment a moment on the embedded broker.
+
+    librdkafka's mock group coordinator completes a rebalance as soon as the leader's SyncGroup
+    arrives and answers a follower's later SyncGroup with INVALID_REQUEST, after which the group
+    can take a minute to settle. Real Kafka waits for every member; the mock needs followers to
+    sync first, which a short pause in the leader (only at rebalances) makes the usual order.
+    """
+    assign = app.assignor.assign
+
+    def delayed(cluster: Any, member_metadata: Any) -> Any:
+        if len(member_metadata) > 1:
+            time.sleep(EMBEDDED_SYNC_GRACE)  # blocks this worker's loop only during a rebalance
+        return assign(cluster, member_metadata)
+
+    app.assignor.assign = delayed  # type: ignore[method-assign]

@@ -47,5 +47,8 @@ def faust_options(settings: Settings, endpoints: Endpoints) -> dict[str, Any]:
         "web_enabled": False,
         "autodiscover": False,
         "consumer_auto_offset_reset": "earliest",
+        # a killed worker's partitions move to the others after this many seconds
+        "broker_session_timeout": settings.stream.session_timeout,
+        "broker_heartbeat_interval": min(3.0, settings.stream.session_timeout / 5),
         "producer_linger_ms": 5,
     }

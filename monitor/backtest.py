@@ -53,8 +53,9 @@ class BacktestReport:
     note: str | None = None
 
 
-def replay(articles: list[Article], matcher: Matcher, window: timedelta,
-           now: datetime | None = None) -> BacktestReport:
+def replay(
+    articles: list[Article], matcher: Matcher, window: timedelta, now: datetime | None = None
+) -> BacktestReport:
     """Match articles fetched within the window, in fetch order; group would-be alerts into
     stories exactly as the worker does. Pure."""
     now = now or datetime.now(UTC)
@@ -73,17 +74,23 @@ def replay(articles: list[Article], matcher: Matcher, window: timedelta,
             rule.per_day[day] += 1
             if len(rule.samples) < SAMPLES:
                 rule.samples.append((article, [*hit.evidence, *result.event_evidence]))
-            outcome = assign(stories[hit.category], category=hit.category, article_id=article.id,
-                             title=article.title, source=article.source.name,
-                             published=article.published or article.fetched)
+            outcome = assign(
+                stories[hit.category],
+                category=hit.category,
+                article_id=article.id,
+                title=article.title,
+                source=article.source.name,
+                published=article.published or article.fetched,
+            )
             stories[hit.category] = outcome.stories
             if outcome.kind:
                 rule.alerts[outcome.kind] += 1
     return report
 
 
-async def backtest(bootstrap: str, matcher: Matcher, window: timedelta, *,
-                   embedded: bool) -> BacktestReport:
+async def backtest(
+    bootstrap: str, matcher: Matcher, window: timedelta, *, embedded: bool
+) -> BacktestReport:
     """Read the retained articles from Kafka and replay them through the matcher."""
     articles, undecodable = [], 0
     async for record in read_to_end(bootstrap, ARTICLES_TOPIC):
@@ -102,16 +109,18 @@ def format_report(report: BacktestReport, rule_ids: list[str]) -> str:
     """A readable summary: per rule, matches per day, would-be alerts and a sample with evidence."""
     lines = [
         f"backtest over the last {report.window}: {report.in_window} of {report.scanned} retained "
-        f"articles in the window" + (f"; {report.undecodable} undecodable skipped"
-                                      if report.undecodable else "")
+        f"articles in the window"
+        + (f"; {report.undecodable} undecodable skipped" if report.undecodable else "")
     ]
     if report.note:
         lines.append(f"note: {report.note}")
     for rule_id in rule_ids:
         rule = report.rules.get(rule_id, RuleReport())
         alerts = ", ".join(f"{n} {kind}" for kind, n in sorted(rule.alerts.items())) or "none"
-        lines.append(f"\nrule {rule_id}: {rule.matches} matching article(s); alerts it would "
-                     f"have emitted: {alerts}")
+        lines.append(
+            f"\nrule {rule_id}: {rule.matches} matching article(s); alerts it would "
+            f"have emitted: {alerts}"
+        )
         for day, count in sorted(rule.per_day.items()):
             lines.append(f"  {day}  {'#' * min(count, 40)} {count}")
         for article, evidence in rule.samples:

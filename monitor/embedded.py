@@ -228,4 +228,5 @@ def resolve_endpoints(settings: Settings) -> Endpoints:
             "MONITOR_KAFKA_BROKER and MONITOR_REDIS_URL."
         )
     kafka = kafka_bootstrap(settings.kafka_broker) if settings.kafka_broker else runtime.kafka
-    return Endpoints(kafka, settings.redis_url or runtime.redis, True)
+    # "embedded" is about Kafka: only the embedded broker lacks CreateTopics
+    return Endpoints(kafka, settings.redis_url or runtime.redis, not settings.kafka_broker)

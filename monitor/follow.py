@@ -34,11 +34,13 @@ async def follow_alerts(
     """
     stop = stop or asyncio.Event()
     if categories:
-        consumer = await start_consumer(bootstrap, [alert_topic(c) for c in categories],
-                                        from_beginning=from_beginning)
+        consumer = await start_consumer(
+            bootstrap, [alert_topic(c) for c in categories], from_beginning=from_beginning
+        )
     else:
-        consumer = await start_consumer(bootstrap, [], from_beginning=from_beginning,
-                                        pattern=ALL_ALERTS_PATTERN)
+        consumer = await start_consumer(
+            bootstrap, [], from_beginning=from_beginning, pattern=ALL_ALERTS_PATTERN
+        )
     known: set[TopicPartition] | None = None
     last: dict[TopicPartition, int] = {}
     try:
@@ -56,8 +58,7 @@ async def follow_alerts(
                     if record.offset <= last.get(tp, -1):
                         continue  # re-read after a subscription change
                     last[tp] = record.offset
-                    _show(record.value, out=out, as_json=as_json, colour=colour,
-                          on_alert=on_alert)
+                    _show(record.value, out=out, as_json=as_json, colour=colour, on_alert=on_alert)
     finally:
         await consumer.stop()
 

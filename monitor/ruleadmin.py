@@ -37,8 +37,12 @@ def load_drafts(settings: Settings, files: list[Path]) -> list[WatchRule]:
         check_events(loaded, events, str(path))
         for rule in loaded:
             if rule.id in origin:
-                raise ConfigError(f"duplicate rule id {rule.id!r}, also in {origin[rule.id]}",
-                                  file=path, rule=rule.id, field="id")
+                raise ConfigError(
+                    f"duplicate rule id {rule.id!r}, also in {origin[rule.id]}",
+                    file=path,
+                    rule=rule.id,
+                    field="id",
+                )
             origin[rule.id] = path
         rules += loaded
     return rules
@@ -75,8 +79,9 @@ async def add_rules(
     events = load_events_dir(settings.events_dir)
     report = None
     if window is not None:
-        report = await backtest(endpoints.kafka, Matcher(events, rules), window,
-                                embedded=endpoints.embedded)
+        report = await backtest(
+            endpoints.kafka, Matcher(events, rules), window, embedded=endpoints.embedded
+        )
         if confirm and not confirm(format_report(report, [r.id for r in rules])):
             return None
     current = await read_rules(endpoints.kafka, events)
@@ -108,10 +113,18 @@ async def active_rules(settings: Settings) -> tuple[RuleSet, dict[str, int]]:
 
 def rule_rows(current: RuleSet, hits: dict[str, int]) -> list[dict[str, Any]]:
     return [
-        {"id": r.rule.id, "version": r.version, "category": r.rule.category,
-         "topic": r.rule.alert_topic, "enabled": r.rule.enabled, "added_by": r.added_by,
-         "added_at": r.added_at.isoformat(timespec="seconds"), "origin": r.origin,
-         "alerts": hits.get(r.rule.id, 0), "title": r.rule.title}
+        {
+            "id": r.rule.id,
+            "version": r.version,
+            "category": r.rule.category,
+            "topic": r.rule.alert_topic,
+            "enabled": r.rule.enabled,
+            "added_by": r.added_by,
+            "added_at": r.added_at.isoformat(timespec="seconds"),
+            "origin": r.origin,
+            "alerts": hits.get(r.rule.id, 0),
+            "title": r.rule.title,
+        }
         for r in sorted(current.records.values(), key=lambda r: r.rule.id)
     ]
 
@@ -121,7 +134,7 @@ async def backtest_drafts(settings: Settings, files: list[Path], window: timedel
     endpoints = resolve_endpoints(settings)
     events = load_events_dir(settings.events_dir)
     rules = load_drafts(settings, files) if files else load_rules_dir(settings.rules_dir, events)
-    report = await backtest(endpoints.kafka, Matcher(events, rules), window,
-                            embedded=endpoints.embedded)
+    report = await backtest(
+        endpoints.kafka, Matcher(events, rules), window, embedded=endpoints.embedded
+    )
     return format_report(report, [r.id for r in rules])
-

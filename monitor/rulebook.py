@@ -99,8 +99,10 @@ class RuleSet:
 
     def digest(self) -> str:
         """Identifies the active rule set: equal digests, equal rules."""
-        text = "\n".join(f"{r.rule.id}:{r.version}" for r in sorted(
-            self.records.values(), key=lambda r: r.rule.id))
+        text = "\n".join(
+            f"{r.rule.id}:{r.version}"
+            for r in sorted(self.records.values(), key=lambda r: r.rule.id)
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def next_version(self, rule_id: str) -> int:
@@ -128,9 +130,13 @@ async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -
 class RuleBook:
     """Follows ``monitor.rules`` and keeps a current matcher (workers, the web API, the CLI)."""
 
-    def __init__(self, bootstrap: str, events: dict[str, TrackedEvent],
-                 on_change: Callable[[RuleSet], None] | None = None,
-                 on_reject: Callable[[bytes | None, bytes | None, str], None] | None = None):
+    def __init__(
+        self,
+        bootstrap: str,
+        events: dict[str, TrackedEvent],
+        on_change: Callable[[RuleSet], None] | None = None,
+        on_reject: Callable[[bytes | None, bytes | None, str], None] | None = None,
+    ):
         self.bootstrap = bootstrap
         self.ruleset = RuleSet(events)
         self._matcher = self.ruleset.matcher()
@@ -187,8 +193,9 @@ class RuleBook:
 
     def _rebuild(self) -> None:
         self._matcher = self.ruleset.matcher()
-        log.info("rules.applied rules=%d digest=%s", len(self.ruleset.records),
-                 self.ruleset.digest())
+        log.info(
+            "rules.applied rules=%d digest=%s", len(self.ruleset.records), self.ruleset.digest()
+        )
         if self._on_change:
             self._on_change(self.ruleset)
 
@@ -206,12 +213,21 @@ async def read_rules(bootstrap: str, events: dict[str, TrackedEvent]) -> RuleSet
 def check_events(rules: Iterable[WatchRule], events: dict[str, TrackedEvent], origin: str) -> None:
     for rule in rules:
         if rule.event not in events:
-            raise ConfigError(f"unknown event {rule.event!r}; known: {sorted(events)}",
-                              file=origin, rule=rule.id, field="event")
+            raise ConfigError(
+                f"unknown event {rule.event!r}; known: {sorted(events)}",
+                file=origin,
+                rule=rule.id,
+                field="event",
+            )
 
 
 async def publish_rules(
-    bootstrap: str, rules: list[WatchRule], current: RuleSet, *, added_by: str, origin: str,
+    bootstrap: str,
+    rules: list[WatchRule],
+    current: RuleSet,
+    *,
+    added_by: str,
+    origin: str,
 ) -> list[RuleRecord]:
     """Publish new versions of these rules; unchanged rules are skipped."""
     records = []
@@ -220,14 +236,22 @@ async def publish_rules(
         existing = current.records.get(rule.id)
         if existing and existing.rule == rule:
             continue
-        records.append(RuleRecord(rule=rule, version=current.next_version(rule.id),
-                                  added_by=added_by, added_at=now, origin=origin))
+        records.append(
+            RuleRecord(
+                rule=rule,
+                version=current.next_version(rule.id),
+                added_by=added_by,
+                added_at=now,
+                origin=origin,
+            )
+        )
     if records:
         producer = await start_producer(bootstrap)
         try:
             for record in records:
-                await producer.send_and_wait(RULES_TOPIC, key=record.rule.id.encode(),
-                                             value=record.to_bytes())
+                await producer.send_and_wait(
+                    RULES_TOPIC, key=record.rule.id.encode(), value=record.to_bytes()
+                )
         finally:
             await producer.stop()
     return records
@@ -245,8 +269,9 @@ async def remove_rule(bootstrap: str, rule_id: str, current: RuleSet) -> None:
         await producer.stop()
 
 
-async def seed_rules(bootstrap: str, current: RuleSet, config_rules: list[WatchRule],
-                     origin: str) -> list[str]:
+async def seed_rules(
+    bootstrap: str, current: RuleSet, config_rules: list[WatchRule], origin: str
+) -> list[str]:
     """Publish the config rules whose ids have never been on the topic; return their ids."""
     fresh = [r for r in config_rules if r.id not in current.ever_seen]
     records = await publish_rules(bootstrap, fresh, current, added_by="config", origin=origin)

@@ -35,8 +35,9 @@ def _authorised(request: web.Request) -> web.Response | None:
     """None when the request may change rules; else the response that refuses it."""
     token = request.app[_SETTINGS_KEY].api_token
     if token is None:
-        return _error(403, "the rules API is read-only: set MONITOR_API_TOKEN on the server "
-                           "to allow changes")
+        return _error(
+            403, "the rules API is read-only: set MONITOR_API_TOKEN on the server to allow changes"
+        )
     given = request.headers.get("Authorization", "")
     if not hmac.compare_digest(given.encode(), f"Bearer {token.get_secret_value()}".encode()):
         return _error(401, "missing or wrong bearer token (Authorization: Bearer <token>)")
@@ -78,23 +79,32 @@ async def _add(request: web.Request) -> web.Response:
     assert done is not None
     log.info("rules.added_over_http rules=%s", ",".join(r.rule.id for r in done.published))
     return web.json_response(
-        {"published": [json.loads(r.model_dump_json()) for r in done.published],
-         "unchanged": done.unchanged}, status=201)
+        {
+            "published": [json.loads(r.model_dump_json()) for r in done.published],
+            "unchanged": done.unchanged,
+        },
+        status=201,
+    )
 
 
 async def _report(settings: Settings, rules: list[WatchRule], window: str) -> web.Response:
     endpoints = resolve_endpoints(settings)
     matcher = Matcher(load_events_dir(settings.events_dir), rules)
-    report = await backtest(endpoints.kafka, matcher, parse_window(window),
-                            embedded=endpoints.embedded)
-    return web.json_response({
-        "window": window,
-        "in_window": report.in_window,
-        "rules": {rid: {"matches": r.matches, "per_day": dict(r.per_day),
-                        "alerts": dict(r.alerts)} for rid, r in report.rules.items()},
-        "note": report.note,
-        "text": format_report(report, [r.id for r in rules]),
-    })
+    report = await backtest(
+        endpoints.kafka, matcher, parse_window(window), embedded=endpoints.embedded
+    )
+    return web.json_response(
+        {
+            "window": window,
+            "in_window": report.in_window,
+            "rules": {
+                rid: {"matches": r.matches, "per_day": dict(r.per_day), "alerts": dict(r.alerts)}
+                for rid, r in report.rules.items()
+            },
+            "note": report.note,
+            "text": format_report(report, [r.id for r in rules]),
+        }
+    )
 
 
 def _who(request: web.Request) -> str:

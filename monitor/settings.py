@@ -90,6 +90,12 @@ class StreamSettings(BaseModel):
         "at_least_once",
         description="Faust processing guarantee; exactly_once uses Kafka transactions",
     )
+    session_timeout: float = Field(
+        10.0,
+        gt=1,
+        description="seconds before the group gives a silent worker's partitions to others "
+        "(a killed worker's partitions move after this)",
+    )
     store: str = Field(
         "memory://",
         pattern=r"^(memory|rocksdb)://",
