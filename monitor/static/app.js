@@ -87,6 +87,10 @@ function renderPipeline(s) {
     chip(`unpublished backlog ${p.backlog ?? "–"}`, p.backlog > 0 ? "warn" : "",
          "articles fetched by pollers and not yet delivered to Kafka"),
   );
+  if (p.worker_lag !== null && p.worker_lag !== undefined) {
+    document.getElementById("services").append(chip(`consumer lag ${p.worker_lag}`,
+      p.worker_lag > 100 ? "warn" : "", "records behind the log end, as the workers report it"));
+  }
   const counters = Object.entries(s.counters || {}).sort(([a], [b]) => a.localeCompare(b));
   document.getElementById("counters").replaceChildren(...counters.map(([k, v]) => {
     const d = el("div", label(k));
