@@ -115,6 +115,17 @@ async def is_private_host(url: str) -> bool:
     return any(not is_public_address(str(info[4][0])) for info in infos)
 
 
+def is_private_literal(url: str) -> bool:
+    """True when the URL's host is an IP address that is not public. Host names are checked by
+    :class:`GuardedResolver` when the connection resolves them (one lookup, no rebinding gap)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return not is_public_address(host)
+
+
 class GuardedResolver(AbstractResolver):
     """Resolves like the default resolver, then drops every address that is not public."""
 
@@ -211,7 +222,7 @@ class Fetcher:
             headers["If-Modified-Since"] = validators.last_modified
         current, chain, permanent = url, [url], True
         for _hop in range(MAX_REDIRECTS + 1):
-            if not allow_private and await is_private_host(current):
+            if not allow_private and is_private_literal(current):
                 raise _FetchError("refused: host resolves to a private or local address")
             async with session.get(current, headers=headers, allow_redirects=False) as resp:
                 location = resp.headers.get("Location")
