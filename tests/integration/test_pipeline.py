@@ -12,21 +12,26 @@ import io
 import json
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from agents.runner import run_all
+from monitor.backtest import backtest
+from monitor.catalog import load_matcher
 from monitor.demo import Timeline, load_timeline
 from monitor.embedded import read_runtime
 from monitor.kafka import (
     ARTICLES_TOPIC,
     DEADLETTER_TOPIC,
+    MATCHES_TOPIC,
     alert_topic,
+    read_to_end,
     start_consumer,
     start_producer,
 )
-from monitor.models import Alert
+from monitor.models import Alert, MatchRecord
 from monitor.settings import DemoSettings, Settings, WebSettings
 from monitor.status import StatusStore
 from tests.factories import settings_factory
@@ -94,6 +99,7 @@ async def _demo_run(settings: Settings) -> DemoRun:
         loop = asyncio.get_running_loop()
         await asyncio.sleep(DEMO_SECONDS)
         alerts = await collect_alerts(kafka, quiet_for=8.0, deadline=loop.time() + 60)
+        replayed = await _backtest_and_live_matches(settings, kafka)
         dead = await _dead_letter_roundtrip(kafka)
         status = StatusStore.from_url(redis)
         snapshot = await status.snapshot()
@@ -102,8 +108,20 @@ async def _demo_run(settings: Settings) -> DemoRun:
         stop.set()
         await asyncio.wait_for(task, 60)
     run = DemoRun(settings, load_timeline(settings.demo_file), alerts, kafka, redis, out.getvalue())
-    run.extra = {"dead": dead, "snapshot": snapshot}  # type: ignore[attr-defined]
+    run.extra = {"dead": dead, "snapshot": snapshot, "replayed": replayed}  # type: ignore[attr-defined]
     return run
+
+
+async def _backtest_and_live_matches(
+    settings: Settings, kafka: str
+) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """(rule -> article ids) a backtest of the shipped rules finds, and the live run matched."""
+    report = await backtest(kafka, load_matcher(settings), timedelta(days=1), embedded=True)
+    live: dict[str, set[str]] = defaultdict(set)
+    async for record in read_to_end(kafka, MATCHES_TOPIC):
+        match = MatchRecord.from_bytes(record.value)
+        live[match.rule].add(match.article.id)
+    return dict(report.matched_ids), dict(live)
 
 
 async def _dead_letter_roundtrip(kafka: str) -> list[dict[str, object]]:
@@ -181,6 +199,13 @@ def test_undecodable_records_go_to_the_dead_letter_topic(demo_run: DemoRun) -> N
     dead = demo_run.extra["dead"]  # type: ignore[attr-defined]
     assert [d["key"] for d in dead] == ["broken-1"]
     assert "Article" in str(dead[0]["reason"]) and dead[0]["value"] == "{not json"
+
+
+def test_a_backtest_finds_what_the_live_run_matched(demo_run: DemoRun) -> None:
+    """Replaying the retained articles through the same rules matches the same articles, rule
+    by rule, as the worker did live."""
+    backtested, live = demo_run.extra["replayed"]  # type: ignore[attr-defined]
+    assert live and backtested == live
 
 
 def test_the_runtime_file_is_removed_on_stop(demo_run: DemoRun) -> None:
