@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sys
 import time
@@ -23,6 +24,7 @@ from monitor.kafka import start_producer
 from monitor.models import Alert
 from monitor.poller import Poller
 from monitor.rulebook import open_rulebook
+from monitor.rulesapi import add_rule_api
 from monitor.services import Services, start_services, stop_on_signals
 from monitor.settings import Settings
 from monitor.status import StatusStore
@@ -69,7 +71,13 @@ async def run_all(
         stack.enter_context(stop_on_signals(stop))
         status = StatusStore.from_url(services.endpoints.redis)
         stack.push_async_callback(status.close)
-        web = WebServer(status, settings.web.host, settings.web.port)
+        web = WebServer(
+            status,
+            settings.web.host,
+            settings.web.port,
+            kafka=services.endpoints.kafka,
+            extend=functools.partial(add_rule_api, settings=settings),
+        )
         try:
             await web.start()
         except OSError as exc:

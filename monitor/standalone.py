@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sys
 from typing import Any
@@ -13,6 +14,7 @@ from monitor.feeds import FeedConfig
 from monitor.follow import follow_alerts
 from monitor.outbox import start_idempotent_producer
 from monitor.poller import Poller
+from monitor.rulesapi import add_rule_api
 from monitor.services import start_services, stop_on_signals
 from monitor.settings import Settings
 from monitor.status import StatusStore
@@ -54,7 +56,13 @@ async def run_poller(
 async def run_web(settings: Settings) -> None:
     endpoints = resolve_endpoints(settings)
     status = StatusStore.from_url(endpoints.redis)
-    server = WebServer(status, settings.web.host, settings.web.port)
+    server = WebServer(
+        status,
+        settings.web.host,
+        settings.web.port,
+        kafka=endpoints.kafka,
+        extend=functools.partial(add_rule_api, settings=settings),
+    )
     await server.start()
     print(f"status page: {server.url}", flush=True)
     stop = asyncio.Event()

@@ -230,8 +230,17 @@ def bound_port(site: web.TCPSite) -> int:
 class WebServer:
     """Runs the status page inside an existing event loop."""
 
-    def __init__(self, store: StatusStore, host: str, port: int, *, kafka: str | None = None):
+    def __init__(
+        self,
+        store: StatusStore,
+        host: str,
+        port: int,
+        *,
+        kafka: str | None = None,
+        extend: Callable[[web.Application], None] | None = None,
+    ):
         self.store, self.host, self.port, self.kafka = store, host, port, kafka
+        self.extend = extend  # mounts more routes (the rules API) before the app starts
         self._runner: web.AppRunner | None = None
 
     @property
@@ -240,6 +249,8 @@ class WebServer:
 
     async def start(self) -> None:
         app = create_web_app(self.store, kafka=self.kafka)
+        if self.extend:
+            self.extend(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
