@@ -104,6 +104,23 @@ class StreamSettings(BaseModel):
     )
 
 
+class DeliverySettings(BaseModel):
+    """Delivering alerts to webhooks and Apprise URLs (``monitor deliver``, monitor/delivery.py).
+
+    Where to deliver is data: ``config/webhooks.yaml`` (or ``file``), validated on load.
+    """
+
+    file: Path | None = Field(
+        None, description="the delivery targets file; unset: webhooks.yaml in the config directory"
+    )
+    attempts: int = Field(
+        6, ge=1, description="tries per alert and target before it goes to monitor.deadletter"
+    )
+    backoff: float = Field(1.0, gt=0, description="seconds before the first retry, doubling")
+    max_backoff: float = Field(60.0, gt=0, description="longest wait between two tries")
+    timeout: float = Field(10.0, gt=0, description="seconds allowed for one POST or notification")
+
+
 class DemoSettings(BaseModel):
     """The bundled demo timeline."""
 
@@ -136,6 +153,7 @@ class Settings(BaseSettings):
     demo: DemoSettings = DemoSettings()
     topics: TopicSettings = TopicSettings()
     stream: StreamSettings = StreamSettings()
+    delivery: DeliverySettings = DeliverySettings()
 
     @property
     def runtime_file(self) -> Path:
@@ -156,6 +174,10 @@ class Settings(BaseSettings):
     @property
     def demo_file(self) -> Path:
         return self.config_dir / "demo" / "timeline.yaml"
+
+    @property
+    def webhooks_file(self) -> Path:
+        return self.delivery.file or self.config_dir / "webhooks.yaml"
 
 
 def load_settings(**overrides: object) -> Settings:
