@@ -95,7 +95,7 @@ def absolute_link(link: str, base: str) -> str:
     if not link:
         return ""
     try:
-        resolved = urljoin(base, link)
+        resolved = _CONTROL.sub("", _SPACE.sub("", urljoin(base, link)))
         scheme = urlsplit(resolved).scheme.lower()
     except ValueError:
         return ""
