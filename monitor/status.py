@@ -23,6 +23,7 @@ PREFIX = "monitor:"
 RECENT_ALERTS = 200
 SEEN_PER_FEED = 5000
 RULES_REFRESH = 60.0
+DELIVERED_KEPT = 100_000  # alert ids remembered per delivery target
 
 
 class StatusStore:
@@ -193,6 +194,82 @@ class StatusStore:
             timeseries.queue_read(pipe, names)
             (raws,) = await pipe.execute()
         return {n: timeseries.decode(r, now) for n, r in zip(names, raws, strict=True)}
+
+    # alert delivery (webhooks, Apprise; see monitor/delivery.py) ------------------------------
+    # Per target (key "webhook:<id>" or "apprise:<id>"): a hash of its status, a sorted set of
+    # the alert ids it has handled (delivered or dead-lettered; newest DELIVERED_KEPT kept) and
+    # short-lived claims so two delivery processes never POST the same alert at once.
+    async def delivery_since(self, target: str, now: float) -> float:
+        """When this target was first delivered to (set to ``now`` on the first call)."""
+        key = f"{PREFIX}delivery:{target}:since"
+        await self.redis.set(key, str(now), nx=True)
+        value = await self.redis.get(key)
+        return float(value) if value is not None else now
+
+    async def delivery_done(self, target: str, alert_id: str) -> bool:
+        """Whether this target already got (or dead-lettered) this alert id."""
+        score = await self.redis.zscore(f"{PREFIX}delivery:{target}:done", alert_id)
+        return score is not None
+
+    async def claim_delivery(self, target: str, alert_id: str, owner: str, ttl: float) -> bool:
+        """Take the right to deliver this alert to this target for ``ttl`` seconds."""
+        key = f"{PREFIX}delivery:{target}:claim:{alert_id}"
+        taken = await self.redis.set(key, owner, nx=True, px=max(1, int(ttl * 1000)))
+        if taken:
+            return True
+        return bool(await self.redis.get(key) == owner)
+
+    async def record_delivered(
+        self, target: str, alert_id: str, where: str, now: float, *, dead_letter: str | None = None
+    ) -> None:
+        """The alert is handled: delivered, or (with ``dead_letter``, the reason) given up on."""
+        status = f"{PREFIX}delivery:{target}"
+        done = f"{PREFIX}delivery:{target}:done"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(done, {alert_id: now})
+            pipe.zremrangebyrank(done, 0, -DELIVERED_KEPT - 1)
+            pipe.sadd(f"{PREFIX}delivery:targets", target)
+            pipe.hset(status, "where", where)
+            if dead_letter is None:
+                pipe.hincrby(status, "delivered", 1)
+                pipe.hset(status, mapping={"last_success": now, "failures": 0})
+            else:
+                pipe.hincrby(status, "dead_lettered", 1)
+                pipe.hset(status, mapping={"last_dead_letter": now, "last_error": dead_letter})
+            pipe.hset(status, "last_alert", alert_id)
+            pipe.delete(f"{PREFIX}delivery:{target}:claim:{alert_id}")
+            await pipe.execute()
+
+    async def record_delivery_failure(
+        self, target: str, where: str, error: str, now: float
+    ) -> None:
+        """One failed try: ``failures`` counts tries failed in a row, ``failed`` all of them."""
+        status = f"{PREFIX}delivery:{target}"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(f"{PREFIX}delivery:targets", target)
+            pipe.hincrby(status, "failures", 1)
+            pipe.hincrby(status, "failed", 1)
+            pipe.hset(status, mapping={"where": where, "last_error": error, "last_error_at": now})
+            await pipe.execute()
+
+    async def deliveries(self) -> dict[str, dict[str, Any]]:
+        """Each target's delivery status: where, delivered, failed, failures (in a row),
+        dead_lettered, last_success, last_error, last_error_at, last_dead_letter, last_alert."""
+        targets = sorted(str(t) for t in await self.redis.smembers(f"{PREFIX}delivery:targets"))
+        out: dict[str, dict[str, Any]] = {}
+        for target in targets:
+            raw = await self.redis.hgetall(f"{PREFIX}delivery:{target}")
+            row: dict[str, Any] = {}
+            for field, value in raw.items():
+                name = str(field)
+                if name in ("delivered", "failed", "failures", "dead_lettered"):
+                    row[name] = int(value)
+                elif name in ("last_success", "last_error_at", "last_dead_letter"):
+                    row[name] = float(value)
+                else:
+                    row[name] = value
+            out[target] = row
+        return out
 
     # heartbeats ------------------------------------------------------------------------------
     async def heartbeat(self, role: str, ident: str, info: Mapping[str, Any] | None = None) -> None:
