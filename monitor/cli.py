@@ -196,6 +196,22 @@ def broker(ctx: click.Context) -> None:
     _run(run_broker(settings))
 
 
+@main.command()
+@click.pass_context
+def deliver(ctx: click.Context) -> None:
+    """Deliver alerts to the webhooks and Apprise URLs in config/webhooks.yaml.
+
+    Each alert id reaches each target once: signed POSTs (X-Monitor-Signature-256), retries with
+    backoff, then a dead letter on monitor.deadletter. Resumes where it stopped; status is in
+    Redis. `monitor run` does this too when targets are configured.
+    """
+    from monitor.delivery import run_deliver
+
+    settings = _settings(ctx)
+    _logging(ctx)
+    _run(run_deliver(settings))
+
+
 # alerts ------------------------------------------------------------------------------------------
 @main.group()
 def alerts() -> None:
