@@ -15,7 +15,9 @@ from collections import Counter
 from typing import TextIO
 
 from agents.app import create_app
+from monitor.alertstream import extend_status_server
 from monitor.catalog import load_matcher
+from monitor.delivery import delivery_tasks
 from monitor.demo import DemoServer, VirtualClock, load_timeline
 from monitor.errors import ServiceError
 from monitor.feeds import FeedConfig, load_feed_list
@@ -24,7 +26,6 @@ from monitor.kafka import start_producer
 from monitor.models import Alert
 from monitor.poller import Poller
 from monitor.rulebook import open_rulebook
-from monitor.rulesapi import add_rule_api
 from monitor.services import Services, start_services, stop_on_signals
 from monitor.settings import Settings
 from monitor.status import StatusStore
@@ -76,7 +77,7 @@ async def run_all(
             settings.web.host,
             settings.web.port,
             kafka=services.endpoints.kafka,
-            extend=functools.partial(add_rule_api, settings=settings),
+            extend=functools.partial(extend_status_server, settings=settings, store=status),
         )
         try:
             await web.start()
@@ -137,6 +138,10 @@ async def run_all(
                 name="follow",
             ),
             asyncio.create_task(_progress(out, status, clock, counts, stop), name="progress"),
+            # webhooks and Apprise URLs of config/webhooks.yaml, when any are configured
+            *delivery_tasks(
+                settings, kafka=services.endpoints.kafka, redis=services.endpoints.redis, stop=stop
+            ),
         ]
         stop_task = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stop_task, *tasks], return_when=asyncio.FIRST_COMPLETED)

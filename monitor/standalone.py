@@ -9,12 +9,12 @@ import logging
 import sys
 from typing import Any
 
+from monitor.alertstream import extend_status_server
 from monitor.embedded import resolve_endpoints
 from monitor.feeds import FeedConfig
 from monitor.follow import follow_alerts
 from monitor.outbox import start_idempotent_producer
 from monitor.poller import Poller
-from monitor.rulesapi import add_rule_api
 from monitor.services import start_services, stop_on_signals
 from monitor.settings import Settings
 from monitor.status import StatusStore
@@ -61,7 +61,7 @@ async def run_web(settings: Settings) -> None:
         settings.web.host,
         settings.web.port,
         kafka=endpoints.kafka,
-        extend=functools.partial(add_rule_api, settings=settings),
+        extend=functools.partial(extend_status_server, settings=settings, store=status),
     )
     await server.start()
     print(f"status page: {server.url}", flush=True)
