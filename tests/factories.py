@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitor.models import Article, Source
+from monitor.models import Alert, AlertData, Article, Evidence, Source
 from monitor.settings import Settings, load_settings
 
 
@@ -33,3 +34,33 @@ def settings_factory(data_dir: Path, **overrides: object) -> Settings:
     """Settings for a test: its own data directory, a free web port, nothing from the environment
     except what the test passes."""
     return load_settings(data_dir=data_dir, **overrides)
+
+
+def alert_factory(category: str, headline: str, *, story: str = "story-1") -> Alert:
+    """An alert as a worker emits it on alerts.<category>: a fresh id, emitted now."""
+    now = datetime.now(UTC)
+    return Alert(
+        id=uuid.uuid4().hex,
+        type="org.newsmonitor.alert.v1.new",
+        source="urn:news-monitor/rules/test",
+        subject=story,
+        time=now,
+        data=AlertData(
+            event="trump-putin-call-2025-02-12",
+            category=category,
+            kind="new",
+            rules=["test"],
+            story=story,
+            headline=headline,
+            link="https://news.example/a",
+            source=Source(url="https://news.example/feed.xml", name="Example News"),
+            published=now - timedelta(minutes=5),
+            detected=now,
+            score=1.0,
+            evidence=[
+                Evidence(group="ceasefire", term="ceasefire", field="title", text="x", score=1)
+            ],
+            sources=["Example News"],
+            timestamps={"fetched": now, "matched": now, "emitted": now},
+        ),
+    )

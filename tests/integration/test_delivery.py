@@ -11,7 +11,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -22,46 +22,17 @@ from pydantic import SecretStr
 from monitor.alertstream import add_alert_stream, extend_status_server
 from monitor.delivery import deliver
 from monitor.kafka import DEADLETTER_TOPIC, alert_topic, start_consumer, start_producer
-from monitor.models import Alert, AlertData, DeadLetter, Evidence, Source
+from monitor.models import Alert, DeadLetter
 from monitor.settings import DeliverySettings, Settings
 from monitor.status import StatusStore
 from monitor.web import WebServer
 from monitor.webhooks import SIGNATURE_HEADER, AppriseTarget, Target, Webhook, verify
+from tests.factories import alert_factory as alert
 from tests.factories import settings_factory
 
 SECRET = "test-secret-0123456789"
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 WAIT = 60.0  # generous: the machine is shared; a test fails only if this passes with no result
-
-
-def alert(category: str, headline: str, *, story: str = "story-1") -> Alert:
-    """An alert as a worker emits it on alerts.<category>."""
-    now = datetime.now(UTC)
-    return Alert(
-        id=uuid.uuid4().hex,
-        type="org.newsmonitor.alert.v1.new",
-        source="urn:news-monitor/rules/test",
-        subject=story,
-        time=now,
-        data=AlertData(
-            event="trump-putin-call-2025-02-12",
-            category=category,
-            kind="new",
-            rules=["test"],
-            story=story,
-            headline=headline,
-            link="https://news.example/a",
-            source=Source(url="https://news.example/feed.xml", name="Example News"),
-            published=now - timedelta(minutes=5),
-            detected=now,
-            score=1.0,
-            evidence=[
-                Evidence(group="ceasefire", term="ceasefire", field="title", text="x", score=1)
-            ],
-            sources=["Example News"],
-            timestamps={"fetched": now, "matched": now, "emitted": now},
-        ),
-    )
 
 
 @dataclass
