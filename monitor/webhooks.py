@@ -206,8 +206,8 @@ def parse_targets(raw: Any, source: Path | str, *, environ: Mapping[str, str]) -
         loc = ".".join(str(p) for p in err["loc"]) or "<file>"
         message = err["msg"].removeprefix("Value error, ")
         given = err.get("input")
-        secret = any(word in loc for word in ("secret", "urls"))
-        shown = "" if secret or isinstance(given, dict | list) else f" (got {given!r})"
+        hidden = any(word in loc for word in ("secret", "urls"))
+        shown = "" if hidden or isinstance(given, dict | list) else f" (got {given!r})"
         raise ConfigError(f"{message}{shown}", file=source, field=loc) from exc
     targets: list[Target] = []
     for i, hook in enumerate(data.webhooks):
