@@ -72,10 +72,10 @@ def create_app(settings: Settings, endpoints: Endpoints, rules: RuleBook) -> fau
                 await to_dead_letter(event, str(exc))
                 continue
             tally.add("articles.processed")
-            if seen.get(article.id) is not None:
+            if (seen.get(article.id) or 0) >= article.revision:  # this version was matched before
                 tally.add("articles.duplicate")
                 continue
-            seen[article.id] = time.time()
+            seen[article.id] = article.revision
             try:
                 records = match_article(rules.matcher, article)
             except Exception as exc:  # a bug on one article must not stop the stream

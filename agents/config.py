@@ -7,11 +7,11 @@
 - Co-partitioning: the dedupe table is keyed like ``monitor.articles`` and the story table like
   ``monitor.matches``; a table's changelog must have as many partitions as its source topic or
   Faust refuses to start (PartitionsMismatch). One partition count for all of them keeps that true.
-- Processing guarantee (``MONITOR_STREAM__GUARANTEE``): ``at_least_once`` (the default) commits
-  offsets after processing, so a crash replays records; the alert stage tolerates that because an
-  alert's id is its idempotency key and story state lives in a changelogged table.
-  ``exactly_once`` makes Faust write table changes, sends and offsets in one Kafka transaction per
-  partition; consumers of the alert topics should then read with ``isolation.level=read_committed``.
+- Processing guarantee (``MONITOR_STREAM__GUARANTEE``): ``exactly_once`` (the default) makes Faust
+  write table changes, sends and offsets in one Kafka transaction per partition, which the alert
+  stage relies on for "never twice, never lost" across crashes and rebalances; consumers of the
+  alert topics read with ``isolation.level=read_committed``. ``at_least_once`` commits offsets
+  after processing, so a crash replays records (alert ids stay idempotency keys).
 - Table store (``MONITOR_STREAM__STORE``): ``memory://`` rebuilds each table from its compacted
   changelog when a worker gets a partition (start-up time grows with the number of keys);
   ``rocksdb://`` keeps tables on disk under ``MONITOR_DATA_DIR/faust`` so a restarted worker reads

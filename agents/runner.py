@@ -22,8 +22,8 @@ from monitor.demo import DemoServer, VirtualClock, load_timeline
 from monitor.errors import ServiceError
 from monitor.feeds import FeedConfig, load_feed_list
 from monitor.follow import follow_alerts
-from monitor.kafka import start_producer
 from monitor.models import Alert
+from monitor.outbox import start_idempotent_producer
 from monitor.poller import Poller
 from monitor.rulebook import open_rulebook
 from monitor.services import Services, start_services, stop_on_signals
@@ -106,7 +106,7 @@ async def run_all(
         await app.start()
         stack.push_async_callback(app.monitor_status.close)
         stack.push_async_callback(app.stop)
-        producer = await start_producer(services.endpoints.kafka)
+        producer = await start_idempotent_producer(services.endpoints.kafka)
         stack.push_async_callback(producer.stop)
         poller = Poller(
             feeds,

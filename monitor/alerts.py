@@ -6,7 +6,7 @@ import hashlib
 from datetime import UTC, datetime
 
 from monitor.matching import RuleHit
-from monitor.models import Alert, AlertData, Article
+from monitor.models import Alert, AlertData, Article, SourceHealthAlert
 from monitor.stories import Story
 
 ALERT_TYPE = "org.newsmonitor.alert.v1"
@@ -78,3 +78,15 @@ def format_alert(alert: Alert, *, colour: bool = False) -> str:
     if colour:
         lines[1:] = [f"{_DIM}{line}{_RESET}" for line in lines[1:]]
     return "\n".join(lines)
+
+
+def format_source_alert(alert: SourceHealthAlert, *, colour: bool = False) -> str:
+    """One or two lines: which feed turned unhealthy or recovered, and why."""
+    d = alert.data
+    tag = f"[sources {d.state}]"
+    if colour:
+        tag = f"{_COLOURS['sources']}{tag}{_RESET}"
+    detail = f"    {d.reason} · status {d.status} · {d.failures} failure(s)"
+    if d.last_error:
+        detail += f" · last error: {d.last_error}"
+    return f"{tag} {d.name} ({d.feed})\n" + (f"{_DIM}{detail}{_RESET}" if colour else detail)

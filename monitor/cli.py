@@ -262,14 +262,19 @@ def rules_validate(ctx: click.Context, files: tuple[Path, ...]) -> None:
 
 @rules.command("add")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--backtest", "window", metavar="WINDOW",
-              help="First replay the retained articles of the last WINDOW (14d, 12h, 30m) through "
-                   "the draft rules, show what they would have caught, and ask before publishing.")
+@click.option(
+    "--backtest",
+    "window",
+    metavar="WINDOW",
+    help="First replay the retained articles of the last WINDOW (14d, 12h, 30m) through "
+    "the draft rules, show what they would have caught, and ask before publishing.",
+)
 @click.option("--yes", "-y", is_flag=True, help="Publish after the backtest without asking.")
 @click.option("--by", "added_by", help="Who adds the rules (default: user@host).")
 @click.pass_context
-def rules_add(ctx: click.Context, files: tuple[Path, ...], window: str | None, yes: bool,
-              added_by: str | None) -> None:
+def rules_add(
+    ctx: click.Context, files: tuple[Path, ...], window: str | None, yes: bool, added_by: str | None
+) -> None:
     """Validate rule FILES and publish them to the running monitor.
 
     Nothing is published if any rule is invalid (the error names the file, rule and field). A rule
@@ -288,15 +293,23 @@ def rules_add(ctx: click.Context, files: tuple[Path, ...], window: str | None, y
         click.echo(report)
         return yes or click.confirm("\npublish these rules?", default=False)
 
-    outcome = _run(add_rules(settings, drafts, added_by=added_by or whoami(),
-                             origin=", ".join(str(f) for f in files), window=span,
-                             confirm=confirm))
+    outcome = _run(
+        add_rules(
+            settings,
+            drafts,
+            added_by=added_by or whoami(),
+            origin=", ".join(str(f) for f in files),
+            window=span,
+            confirm=confirm,
+        )
+    )
     if outcome is None:
         click.echo("not published")
         ctx.exit(1)
     for record in outcome.published:
-        click.echo(f"published rule {record.rule.id} version {record.version} "
-                   f"-> {record.rule.alert_topic}")
+        click.echo(
+            f"published rule {record.rule.id} version {record.version} -> {record.rule.alert_topic}"
+        )
     for rule_id in outcome.unchanged:
         click.echo(f"rule {rule_id} unchanged; nothing published")
 
@@ -326,22 +339,34 @@ def rules_list(ctx: click.Context, as_json: bool) -> None:
         if as_json:
             click.echo(json.dumps(row))
         else:
-            click.echo(f"{row['id']:24} v{row['version']:<3} {row['category']:12} "
-                       f"{row['alerts']:>5} alerts  by {row['added_by']} at {row['added_at']}")
+            click.echo(
+                f"{row['id']:24} v{row['version']:<3} {row['category']:12} "
+                f"{row['alerts']:>5} alerts  by {row['added_by']} at {row['added_at']}"
+            )
     if not rows and not as_json:
         click.echo("no active rules")
 
 
 @rules.command("test")
 @click.argument("source", default="-", type=click.File("r", encoding="utf-8"))
-@click.option("--rules", "rule_files", multiple=True, type=click.Path(path_type=Path),
-              help="Test these rule files instead of config/rules.")
-@click.option("--backtest", "window", metavar="WINDOW",
-              help="Instead of reading SOURCE, replay the running monitor's retained articles of "
-                   "the last WINDOW (14d, 12h) and report matches per day, samples and alerts.")
+@click.option(
+    "--rules",
+    "rule_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Test these rule files instead of config/rules.",
+)
+@click.option(
+    "--backtest",
+    "window",
+    metavar="WINDOW",
+    help="Instead of reading SOURCE, replay the running monitor's retained articles of "
+    "the last WINDOW (14d, 12h) and report matches per day, samples and alerts.",
+)
 @click.pass_context
-def rules_test(ctx: click.Context, source: Any, rule_files: tuple[Path, ...],
-               window: str | None) -> None:
+def rules_test(
+    ctx: click.Context, source: Any, rule_files: tuple[Path, ...], window: str | None
+) -> None:
     """Dry-run the rules over JSON Lines articles from SOURCE (a file, or - for stdin).
 
     Each input line has id, title, summary, link, published, source (and optional language); each

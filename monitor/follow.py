@@ -9,9 +9,9 @@ from typing import TextIO
 
 from aiokafka import TopicPartition
 
-from monitor.alerts import format_alert
+from monitor.alerts import format_alert, format_source_alert
 from monitor.kafka import ALL_ALERTS_PATTERN, alert_topic, start_consumer
-from monitor.models import Alert, RecordError
+from monitor.models import Alert, RecordError, SourceHealthAlert
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,14 @@ def _show(
     try:
         alert = Alert.from_bytes(raw)
     except RecordError as exc:
-        log.warning("alert.undecodable error=%s", exc)
+        try:
+            health = SourceHealthAlert.from_bytes(raw)
+        except RecordError:
+            log.warning("alert.undecodable error=%s", exc)
+            return
+        if not as_json:
+            out.write(format_source_alert(health, colour=colour) + "\n")
+            out.flush()
         return
     if not as_json:
         out.write(format_alert(alert, colour=colour) + "\n")

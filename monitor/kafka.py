@@ -57,6 +57,8 @@ async def start_consumer(
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=group_id is not None,
         metadata_max_age_ms=2000 if pattern else 300_000,
+        # with MONITOR_STREAM__GUARANTEE=exactly_once, records of aborted transactions never show
+        isolation_level="read_committed",
     )
     if pattern:
         consumer.subscribe(pattern=pattern)

@@ -30,6 +30,7 @@ from monitor.settings import Settings
 
 log = logging.getLogger(__name__)
 FOLLOW_POLL_MS = 250
+SEED_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class RuleRecord(BaseModel):
@@ -228,10 +229,11 @@ async def publish_rules(
     *,
     added_by: str,
     origin: str,
+    added_at: datetime | None = None,
 ) -> list[RuleRecord]:
     """Publish new versions of these rules; unchanged rules are skipped."""
     records = []
-    now = datetime.now(UTC)
+    now = added_at or datetime.now(UTC)
     for rule in rules:
         existing = current.records.get(rule.id)
         if existing and existing.rule == rule:
@@ -272,9 +274,15 @@ async def remove_rule(bootstrap: str, rule_id: str, current: RuleSet) -> None:
 async def seed_rules(
     bootstrap: str, current: RuleSet, config_rules: list[WatchRule], origin: str
 ) -> list[str]:
-    """Publish the config rules whose ids have never been on the topic; return their ids."""
+    """Publish the config rules whose ids have never been on the topic; return their ids.
+
+    Seed records are deterministic (version 1, added by "config" at the epoch), so two workers
+    seeding at the same moment publish identical records, which apply as one: never twice.
+    """
     fresh = [r for r in config_rules if r.id not in current.ever_seen]
-    records = await publish_rules(bootstrap, fresh, current, added_by="config", origin=origin)
+    records = await publish_rules(
+        bootstrap, fresh, current, added_by="config", origin=origin, added_at=SEED_TIME
+    )
     for record in records:
         current.apply(record.rule.id.encode(), record.to_bytes())
     return [r.rule.id for r in records]

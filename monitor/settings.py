@@ -87,7 +87,7 @@ class StreamSettings(BaseModel):
     """The Faust worker's processing options (see agents/config.py)."""
 
     guarantee: Literal["at_least_once", "exactly_once"] = Field(
-        "at_least_once",
+        "exactly_once",
         description="Faust processing guarantee; exactly_once uses Kafka transactions",
     )
     session_timeout: float = Field(

@@ -98,7 +98,6 @@ def test_commands_needing_a_broker_say_how_to_get_one(tmp_path: Path) -> None:
     assert "monitor run" in result.output and "MONITOR_KAFKA_BROKER" in result.output
 
 
-
 def test_rules_add_refuses_an_invalid_file_before_contacting_anything(tmp_path: Path) -> None:
     """Nothing is published when a rule is invalid: the error names the file and exit is 2."""
     result = invoke(tmp_path, "rules", "add", str(tmp_path / "missing.yaml"))
