@@ -278,6 +278,7 @@ class Deliverer:
             enable_auto_commit=False,  # offsets are committed after delivery, one by one
             isolation_level="read_committed",  # never deliver an aborted (exactly_once) alert
             metadata_max_age_ms=2000,  # notice new alerts.* topics within 2 s
+            fetch_max_wait_ms=100,  # the embedded broker holds a fetch this long, even with data
             max_poll_interval_ms=int((self._claim_ttl + 60) * 1000),
         )
         consumer.subscribe(pattern=ALL_ALERTS_PATTERN)
