@@ -508,6 +508,12 @@ async def run_deliver(settings: Settings) -> None:
     from monitor.services import stop_on_signals
 
     targets = load_targets(settings.webhooks_file)
+    if not targets:
+        raise ConfigError(
+            "no webhooks and no apprise entries: nothing to deliver to; add one (see the README, "
+            "Delivery) or set MONITOR_DELIVERY__FILE",
+            file=settings.webhooks_file,
+        )
     endpoints = resolve_endpoints(settings)
     stop = asyncio.Event()
     with stop_on_signals(stop):
