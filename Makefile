@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test install lint bench devset eval clean help
+.PHONY: run test install lint bench eval clean help
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -27,7 +27,8 @@ run: $(STAMP)  ## run the demo on the embedded broker and Redis; alerts stream h
 # The browser tests drive Debian's chromium package; installed (as root, or with sudo) when missing.
 $(CHROMIUM):
 	@echo "installing Debian's chromium for the status page's browser tests ..."
-	@$$(test "$$(id -u)" = 0 || echo sudo) sh -c 'apt-get update -q && apt-get install -y -q chromium'
+	@$$(test "$$(id -u)" = 0 || echo sudo) env DEBIAN_FRONTEND=noninteractive \
+		sh -c 'apt-get update -q && apt-get install -y -q chromium'
 
 test: $(STAMP) $(CHROMIUM)  ## run the whole test suite (starts its own broker, redis-server, chromium)
 	$(BIN)/python -m pytest
@@ -36,9 +37,6 @@ lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check monitor agents tests bench
 	$(BIN)/ruff format --check monitor agents tests bench
 	$(BIN)/mypy
-
-devset: $(STAMP)  ## precision and recall of the shipped rules on ../shared/data/devset.jsonl
-	$(BIN)/python bench/devset.py
 
 eval: $(STAMP)  ## precision, recall, F1 and mistakes on the dev set and the demo timeline
 	$(BIN)/python bench/eval.py
