@@ -1,7 +1,9 @@
-"""Container healthcheck for the compose services: ``python healthcheck.py worker|poller|web``.
+"""Container healthcheck for the compose services.
 
-- worker, poller: this container's heartbeat in Redis (role and MONITOR_WORKER_ID, which defaults to
-  the host name, one per container) is younger than MAX_AGE seconds.
+``python healthcheck.py worker|poller|deliver|web``:
+
+- worker, poller, deliver: this container's heartbeat in Redis (role and MONITOR_WORKER_ID, which
+  defaults to the host name, one per container) is younger than MAX_AGE seconds.
 - web: the status page answers HTTP on MONITOR_WEB__PORT (any status: a 503 from /healthz means the
   page is up and reporting a problem elsewhere, which restarting it would not fix).
 
