@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -92,3 +92,39 @@ class Tally:
     def drain(self) -> dict[str, int]:
         counts, self.counts = dict(self.counts), Counter()
         return counts
+
+
+@dataclass
+class ExpiryIndex:
+    """Keys per partition in coarse time buckets, so a table's old keys can be dropped in bulk.
+
+    The dedupe table's keys are article ids; this remembers when (and for which partition, as a
+    table's changelog is per partition) each was written, at ``bucket`` seconds' grain, so the
+    worker can delete the ones older than ``window`` while processing that partition. A key
+    written again later (a new revision) expires with its first bucket: a re-send of that
+    revision after that is matched again, which is the window's meaning anyway.
+    """
+
+    window: float
+    bucket: float = 60.0
+    _buckets: dict[int, deque[tuple[float, list[str]]]] = field(default_factory=dict)
+
+    def add(self, partition: int, key: str, now: float) -> None:
+        start = now - now % self.bucket
+        buckets = self._buckets.get(partition)
+        if buckets is None:
+            buckets = self._buckets[partition] = deque()
+        if not buckets or buckets[-1][0] != start:
+            buckets.append((start, []))
+        buckets[-1][1].append(key)
+
+    def expired(self, partition: int, now: float) -> list[str]:
+        """Pop and return this partition's keys written more than ``window`` seconds ago."""
+        buckets = self._buckets.get(partition)
+        old: list[str] = []
+        while buckets and buckets[0][0] + self.bucket <= now - self.window:
+            old.extend(buckets.popleft()[1])
+        return old
+
+    def __len__(self) -> int:
+        return sum(len(keys) for b in self._buckets.values() for _, keys in b)

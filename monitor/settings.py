@@ -102,6 +102,12 @@ class StreamSettings(BaseModel):
         description="table store: memory:// rebuilds tables from changelogs at start, "
         "rocksdb:// keeps them on disk under MONITOR_DATA_DIR (needs the rocksdb extra)",
     )
+    dedupe_hours: float = Field(
+        72.0,
+        gt=0,
+        description="hours an article id stays in the dedupe table after the worker saw it; "
+        "a re-send after that is matched again (bounds the table's memory)",
+    )
 
 
 class DeliverySettings(BaseModel):

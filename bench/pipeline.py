@@ -1,0 +1,537 @@
+"""Pipeline throughput, latency, CPU and memory on the embedded broker (issue 9).
+
+    python bench/pipeline.py [--articles 100000] [--rate 1000] [--seconds 20]
+                             [--memory 100000,300000] [--guarantee exactly_once]
+
+Articles are synthetic but realistic: the demo timeline's items (headline plus summary, about
+half of them about the tracked event) under varied ids and outlets make up ``--relevant`` of the
+stream (default 5%), the dev set's headlines and summaries labelled ``event: false`` the rest, and
+``--duplicates`` of them (default 2%) are re-sends of an earlier article, for the dedupe table.
+Every article's ``fetched`` is the moment it is produced, so latencies are produce-to-X.
+
+Each phase gets a fresh embedded broker (in this process) and an empty Redis; workers are their own
+processes (``multiprocessing`` spawn), so their CPU time and peak memory (``VmHWM``) are theirs.
+
+1. bare: a Faust agent on the same broker and options that only counts raw ``monitor.articles``
+   events, one at a time (the framework's floor);
+2. pipeline, one worker: the real app (``agents.app.create_app``: dedupe, match, matches topic,
+   stories, alert topics, Redis status) on the same articles;
+3. pipeline, two workers (one consumer group, two processes);
+4. latency: one worker, ``--rate`` articles per second offered for ``--seconds``; produce to the
+   agent's decision (dedupe and match done), and produce to the alert read from its topic
+   (``read_committed``, as subscribers read);
+5. memory: one worker through each ``--memory`` article count; its peak resident memory.
+
+In the throughput phases the producer keeps at most ``BACKLOG`` articles ahead of the workers (the
+embedded broker keeps only about 14,000 articles per partition); the rate is counted from the
+moment the workers have processed 10% of the articles to the last one, so start-up and the
+first rebalance are not in it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import asyncio
+import json
+import logging
+import multiprocessing
+import os
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DEVSET = ROOT.parent / "shared" / "data" / "devset.jsonl"
+BACKLOG = 30_000
+START_SHARE = 0.1  # rates are counted once the workers have processed this share
+WARM_UP = 200  # articles through the workers before an offered-load phase starts
+
+log = logging.getLogger("bench.pipeline")
+
+
+# articles -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Template:
+    """An article's JSON with holes for its id and fetched time: ``parts[0] id parts[1] ...``."""
+
+    parts: tuple[bytes, bytes, bytes]
+
+
+def templates(devset: Path, timeline_path: Path, outlets: int = 40) -> tuple[list[Template], ...]:
+    """(relevant-ish, negative) templates: timeline items, and the dev set's non-event items."""
+    from monitor.demo import load_timeline
+
+    timeline = load_timeline(timeline_path)
+    id_hole, fetched_hole = "\x00ID\x00", "\x00FETCHED\x00"
+
+    def template(title: str, summary: str, published: datetime, n: int) -> Template:
+        outlet = f"outlet-{n % outlets}"
+        record = {
+            "id": id_hole,
+            "title": title,
+            "summary": summary,
+            "link": f"https://{outlet}.example/a/{n}",
+            "source": {"url": f"https://{outlet}.example/feed", "name": f"Outlet {n % outlets}"},
+            "language": "en",
+            "published": published.isoformat(),
+            "fetched": fetched_hole,
+        }
+        raw = json.dumps(record).encode()
+        head, rest = raw.split(id_hole.encode().replace(b"\x00", b"\\u0000"))
+        middle, tail = rest.split(fetched_hole.encode().replace(b"\x00", b"\\u0000"))
+        return Template((head, middle, tail))
+
+    relevant = [
+        template(item.title, item.summary, item.published, n)
+        for n, item in enumerate(timeline.items)
+    ]
+    negatives = []
+    for n, line in enumerate(devset.read_text(encoding="utf-8").splitlines()):
+        row = json.loads(line)
+        if not row["event"]:
+            published = datetime.fromisoformat(row["published"]).astimezone(UTC)
+            negatives.append(template(row["title"], row.get("summary") or "", published, n))
+    return relevant, negatives
+
+
+class ArticleStream:
+    """Endless article records: (key, value bytes) with ``fetched`` = now."""
+
+    def __init__(self, devset: Path, timeline: Path, relevant: float, duplicates: float):
+        self.relevant, self.negatives = templates(devset, timeline)
+        self.share, self.duplicates = relevant, duplicates
+        self.random = random.Random(9)
+        self.count = 0
+        self.recent: list[tuple[bytes, Template]] = []
+
+    def next(self) -> tuple[bytes, bytes]:
+        rnd = self.random
+        if self.recent and rnd.random() < self.duplicates:
+            key, tpl = rnd.choice(self.recent)
+        else:
+            self.count += 1
+            key = b"bench-%d" % self.count
+            pool = self.relevant if rnd.random() < self.share else self.negatives
+            tpl = rnd.choice(pool)
+            if len(self.recent) < 1000:
+                self.recent.append((key, tpl))
+            else:
+                self.recent[self.count % 1000] = (key, tpl)
+        fetched = datetime.now(UTC).isoformat().encode()
+        head, middle, tail = tpl.parts
+        return key, b"".join((head, key, middle, fetched, tail))
+
+
+# worker processes ---------------------------------------------------------------------------
+def worker_main(
+    kind: str,
+    name: str,
+    bootstrap: str,
+    redis_url: str,
+    datadir: str,
+    guarantee: str,
+    counter: Any,
+    stop: Any,
+    results: Any,
+    record_latency: Any,
+) -> None:
+    logging.basicConfig(level=logging.WARNING, format=f"{name} %(levelname)s %(name)s %(message)s")
+    run = _worker(
+        kind, name, bootstrap, redis_url, datadir, guarantee, counter, stop, results, record_latency
+    )
+    profile = os.environ.get("BENCH_PROFILE")  # a file prefix: cProfile stats per worker
+    if not profile:
+        asyncio.run(run)
+        return
+    import cProfile
+
+    with cProfile.Profile() as prof:
+        asyncio.run(run)
+    prof.dump_stats(f"{profile}-{kind}-{name}.prof")
+
+
+async def _worker(
+    kind: str,
+    name: str,
+    bootstrap: str,
+    redis_url: str,
+    datadir: str,
+    guarantee: str,
+    counter: Any,
+    stop: Any,
+    results: Any,
+    record_latency: Any,
+) -> None:
+    import faust
+
+    from agents.app import FETCH_WAIT_MS, _let_followers_sync_first, _shorten_fetch_wait, create_app
+    from agents.config import faust_options
+    from monitor.embedded import Endpoints
+    from monitor.kafka import ARTICLES_TOPIC
+    from monitor.models import Article
+    from monitor.rulebook import open_rulebook
+    from monitor.settings import load_settings
+
+    settings = load_settings()
+    settings = settings.model_copy(
+        update={
+            "data_dir": Path(datadir),
+            "worker_id": name,
+            "stream": settings.stream.model_copy(update={"guarantee": guarantee}),
+        }
+    )
+    endpoints = Endpoints(kafka=bootstrap, redis=redis_url, embedded=True)
+    latencies = array.array("d")
+    rules = None
+    if kind == "bare":
+        app = faust.App(settings.app_id + "-bare", **faust_options(settings, endpoints))
+        _let_followers_sync_first(app)
+        _shorten_fetch_wait(app, FETCH_WAIT_MS)  # the same consumer as the real app's
+        topic = app.topic(ARTICLES_TOPIC, key_serializer="raw", value_serializer="raw")
+
+        @app.agent(topic, name="passthrough")
+        async def passthrough(stream: Any) -> None:
+            async for _event in stream.events():
+                counter.value += 1
+
+    else:
+        rules = await open_rulebook(settings, bootstrap)
+        add = latencies.append
+
+        def on_decided(article: Article) -> None:
+            counter.value += 1
+            if record_latency.value:
+                add(time.time() - article.fetched.timestamp())
+
+        app = create_app(settings, endpoints, rules, on_decided=on_decided)
+    await app.start()
+    await asyncio.to_thread(stop.wait)
+    results.put((name, latencies.tobytes()))
+    await app.stop()
+    if rules is not None:
+        await app.monitor_status.close()
+        await rules.stop()
+
+
+def proc_figures(pid: int) -> tuple[float, int]:
+    """(CPU seconds, peak resident bytes) of a live process, from /proc."""
+    with Path(f"/proc/{pid}/stat").open() as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    peak = 0
+    with Path(f"/proc/{pid}/status").open() as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) * 1024
+    return cpu, peak
+
+
+@dataclass
+class PhaseResult:
+    kind: str
+    workers: int
+    articles: int
+    rate: float
+    seconds: float  # of the measured stretch
+    cpu: float  # worker CPU seconds in the measured stretch, all workers
+    cpu_per_article_us: float
+    peak: int  # the largest worker's peak resident bytes
+    decision: list[float]
+    alert: list[float]
+    alerts: int
+
+
+class Phase:
+    """A fresh broker and Redis, some workers, a producer and an alert reader."""
+
+    def __init__(self, args: argparse.Namespace, kind: str, workers: int, record: bool = False):
+        self.args, self.kind, self.workers, self.record = args, kind, workers, record
+        self.ctx = multiprocessing.get_context("spawn")
+
+    def run(self, articles: int, rate: float | None) -> PhaseResult:
+        import redis
+
+        from monitor.embedded import EmbeddedBroker
+
+        broker = EmbeddedBroker()
+        bootstrap = broker.start()
+        redis.Redis.from_url(self.args.redis_url).flushall()
+        tmp = tempfile.mkdtemp(prefix="bench-pipeline-")
+        counters = [self.ctx.Value("q", 0, lock=False) for _ in range(self.workers)]
+        recording = self.ctx.Value("b", 0, lock=False)
+        stop = self.ctx.Event()
+        results = self.ctx.Queue()
+        procs = [
+            self.ctx.Process(
+                target=worker_main,
+                args=(
+                    self.kind,
+                    f"bench-{i}",
+                    bootstrap,
+                    self.args.redis_url,
+                    tmp,
+                    self.args.guarantee,
+                    counters[i],
+                    stop,
+                    results,
+                    recording,
+                ),
+            )
+            for i in range(self.workers)
+        ]
+        alert_lat: list[float] = []
+        reader_stop = threading.Event()
+        since = [float("inf") if self.record else 0.0]  # alerts of articles since then count
+        reader = threading.Thread(
+            target=read_alerts, args=(bootstrap, alert_lat, since, reader_stop), daemon=True
+        )
+        if self.kind != "bare":
+            reader.start()
+        for p in procs:
+            p.start()
+        stream = ArticleStream(
+            self.args.devset, self.args.timeline, self.args.relevant, self.args.duplicates
+        )
+
+        def processed() -> int:
+            return sum(c.value for c in counters)
+
+        cpu_at_start: list[float] = []
+
+        def started() -> None:
+            cpu_at_start.extend(proc_figures(p.pid)[0] for p in procs if p.pid is not None)
+            if self.record:
+                recording.value = 1
+                since[0] = time.time()
+
+        try:
+            warm = 0
+            if rate is not None:  # offered load: measure once the workers run
+                warm = WARM_UP
+                produce(bootstrap, stream, warm, None, processed, mark=1.0)
+            t_start, t_end = produce(
+                bootstrap,
+                stream,
+                articles,
+                rate,
+                lambda: processed() - warm,
+                started,
+                mark=0.0 if rate is not None else START_SHARE,
+            )
+            figures = [proc_figures(p.pid) for p in procs if p.pid is not None]
+            time.sleep(3.5 if self.kind != "bare" else 0)  # the last alerts' transaction commits
+        finally:
+            stop.set()
+            reader_stop.set()
+        decision: list[float] = []
+        for _ in procs:
+            try:
+                _, raw = results.get(timeout=60)
+            except Exception:  # a worker that died reports nothing
+                log.warning("a worker reported no latencies")
+                continue
+            got = array.array("d")
+            got.frombytes(raw)
+            decision.extend(got)
+        for p in procs:
+            p.join(60)
+            if p.is_alive():
+                p.kill()
+        broker.stop()
+        done = processed()
+        counted = articles - int(articles * (0.0 if rate is not None else START_SHARE))
+        cpu = sum(c for c, _ in figures) - sum(cpu_at_start)
+        return PhaseResult(
+            kind=self.kind,
+            workers=self.workers,
+            articles=done,
+            rate=counted / max(1e-9, t_end - t_start),
+            seconds=t_end - t_start,
+            cpu=cpu,
+            cpu_per_article_us=cpu / max(1, counted) * 1e6,
+            peak=max(m for _, m in figures),
+            decision=decision,
+            alert=alert_lat,
+            alerts=len(alert_lat),
+        )
+
+
+def produce(
+    bootstrap: str,
+    stream: ArticleStream,
+    articles: int,
+    rate: float | None,
+    processed: Any,
+    on_start: Any = None,
+    *,
+    mark: float,
+    timeout: float = 1800,
+) -> tuple[float, float]:
+    """Produce ``articles``, at ``rate`` per second or as fast as the workers keep up; return
+    when the workers passed ``mark`` of them, and when they processed them all."""
+    from confluent_kafka import Producer
+
+    from monitor.kafka import ARTICLES_TOPIC
+
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 2, "enable.idempotence": True}
+    )
+    sent = 0
+    began = time.monotonic()
+    t_start = t_end = None
+    mark_count = int(articles * mark)
+    while True:
+        now = time.monotonic()
+        if now - began > timeout:
+            raise SystemExit(f"workers processed {processed()} of {articles} in {timeout}s")
+        done = processed()
+        if t_start is None and done >= mark_count:
+            t_start = now
+            if on_start is not None:
+                on_start()
+        if done >= articles:
+            t_end = now
+            break
+        if rate is None:
+            room = min(articles - sent, BACKLOG - (sent - done), 2000)
+        else:
+            room = min(articles - sent, int((now - began) * rate) - sent)
+        for _ in range(max(0, room)):
+            key, value = stream.next()
+            while True:
+                try:
+                    producer.produce(ARTICLES_TOPIC, key=key, value=value)
+                    break
+                except BufferError:
+                    producer.poll(0.01)
+        sent += max(0, room)
+        producer.poll(0)
+        time.sleep(0.002 if rate else 0.005)
+    producer.flush(30)
+    assert t_start is not None
+    return t_start, t_end
+
+
+def read_alerts(
+    bootstrap: str, out: list[float], since: list[float], stop: threading.Event
+) -> None:
+    """Produce-to-alert latency of every alert read (read_committed) from an alerts.* topic."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-alerts-{time.time()}",
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "topic.metadata.refresh.interval.ms": 500,
+            "fetch.wait.max.ms": 10,
+        }
+    )
+    consumer.subscribe(["^alerts\\..*"])
+    try:
+        while not stop.is_set():
+            msg = consumer.poll(0.05)
+            if msg is None or msg.error() or msg.value() is None:
+                continue
+            now = time.time()
+            data = json.loads(msg.value())["data"]
+            fetched = datetime.fromisoformat(data["timestamps"]["fetched"]).timestamp()
+            if fetched >= since[0]:
+                out.append(now - fetched)
+    finally:
+        consumer.close()
+
+
+# report -------------------------------------------------------------------------------------
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def describe(values: list[float]) -> str:
+    if not values:
+        return "none"
+    ms = [v * 1000 for v in values]
+    return (
+        f"median {statistics.median(ms):.1f} ms, p95 {pct(ms, 0.95):.1f} ms, "
+        f"p99 {pct(ms, 0.99):.1f} ms (n={len(ms)})"
+    )
+
+
+def row(r: PhaseResult) -> str:
+    return (
+        f"{r.kind:9} x{r.workers}: {r.articles:>8,} articles, {r.rate:>8,.0f}/s, "
+        f"worker CPU {r.cpu_per_article_us:.0f} µs/article, "
+        f"peak RSS {r.peak / 2**20:.0f} MB, {r.alerts} alerts"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--articles", type=int, default=100_000)
+    parser.add_argument("--rate", type=float, default=1000.0, help="offered rate, latency phase")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of latency phase")
+    parser.add_argument("--memory", default="", help="article counts for the memory phase")
+    parser.add_argument("--phases", default="bare,one,two,latency,memory")
+    parser.add_argument("--guarantee", default="exactly_once")
+    parser.add_argument("--relevant", type=float, default=0.05)
+    parser.add_argument("--duplicates", type=float, default=0.02)
+    parser.add_argument("--devset", type=Path, default=DEFAULT_DEVSET)
+    parser.add_argument("--timeline", type=Path, default=ROOT / "config/demo/timeline.yaml")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    from monitor.embedded import EmbeddedRedis
+
+    phases = args.phases.split(",")
+    redis_server = EmbeddedRedis(Path(tempfile.mkdtemp(prefix="bench-redis-")))
+    args.redis_url = redis_server.start()
+    print(
+        f"guarantee {args.guarantee}; {args.relevant:.0%} timeline items, "
+        f"{args.duplicates:.0%} re-sends, the rest dev-set negatives; {os.cpu_count()} cores",
+        flush=True,
+    )
+    try:
+        bare = one = None
+        if "bare" in phases:
+            bare = Phase(args, "bare", 1).run(args.articles, None)
+            print(row(bare), flush=True)
+        if "one" in phases:
+            one = Phase(args, "pipeline", 1).run(args.articles, None)
+            print(row(one), flush=True)
+            if bare:
+                print(f"  one worker / bare agent: {one.rate / bare.rate:.2f} (target >= 0.80)")
+        if "two" in phases:
+            two = Phase(args, "pipeline", 2).run(args.articles, None)
+            print(row(two), flush=True)
+            if one:
+                print(f"  two workers / one worker: {two.rate / one.rate:.2f} (target >= 1.6)")
+        if "latency" in phases:
+            n = int(args.rate * args.seconds)
+            lat = Phase(args, "pipeline", 1, record=True).run(n, args.rate)
+            print(f"latency at {args.rate:,.0f} articles/s offered, {n:,} articles:", flush=True)
+            print(f"  produce -> decision: {describe(lat.decision)}")
+            print(f"  produce -> alert read: {describe(lat.alert)}")
+            print(f"  worker CPU {lat.cpu / lat.seconds:.0%} of a core")
+        if "memory" in phases:
+            for n in [int(x) for x in args.memory.split(",") if x]:
+                mem = Phase(args, "pipeline", 1).run(n, None)
+                print(f"memory after {n:,} articles: {row(mem)}", flush=True)
+    finally:
+        redis_server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())
