@@ -1,12 +1,13 @@
 """Pipeline throughput, latency, CPU and memory on the embedded broker (issue 9).
 
-    python bench/pipeline.py [--articles 100000] [--rate 1000] [--seconds 20]
+    python bench/pipeline.py [--articles 60000] [--rate 1000] [--seconds 20]
                              [--memory 100000,300000] [--guarantee exactly_once]
 
 Articles are synthetic but realistic: the demo timeline's items (headline plus summary, about
-half of them about the tracked event) under varied ids and outlets make up ``--relevant`` of the
-stream (default 5%), the dev set's headlines and summaries labelled ``event: false`` the rest, and
-``--duplicates`` of them (default 2%) are re-sends of an earlier article, for the dedupe table.
+a third of them matched by the shipped rules; each also moved by SHIFTS days, so reprints start
+stories of their own) under varied ids and outlets make up ``--relevant`` of the stream (5%),
+the dev set's headlines and summaries labelled ``event: false`` the rest, and ``--duplicates``
+of them (default 2%) are re-sends of an earlier article, for the dedupe table.
 Every article's ``fetched`` is the moment it is produced, so latencies are produce-to-X.
 
 Each phase gets a fresh embedded broker (in this process) and an empty Redis; workers are their own
@@ -44,7 +45,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DEVSET = ROOT.parent / "shared" / "data" / "devset.jsonl"
 BACKLOG = 30_000
 START_SHARE = 0.1  # rates are counted once the workers have processed this share
+SHIFTS = (-6, -3, 0, 3, 6)  # days a timeline item's reprints are moved
 WARM_UP = 200  # articles through the workers before an offered-load phase starts
 
 log = logging.getLogger("bench.pipeline")
@@ -89,9 +91,13 @@ def templates(devset: Path, timeline_path: Path, outlets: int = 40) -> tuple[lis
         middle, tail = rest.split(fetched_hole.encode().replace(b"\x00", b"\\u0000"))
         return Template((head, middle, tail))
 
+    # each item also a few days earlier and later, so that some reprints fall outside the
+    # story window of the first and start a story (and an alert) of their own
     relevant = [
-        template(item.title, item.summary, item.published, n)
+        template(item.title, item.summary, item.published + timedelta(days=shift), n)
         for n, item in enumerate(timeline.items)
+        for shift in SHIFTS
+        if timeline.start <= item.published + timedelta(days=shift) < timeline.end
     ]
     negatives = []
     for n, line in enumerate(devset.read_text(encoding="utf-8").splitlines()):
@@ -424,24 +430,39 @@ def read_alerts(
     bootstrap: str, out: list[float], since: list[float], stop: threading.Event
 ) -> None:
     """Produce-to-alert latency of every alert read (read_committed) from an alerts.* topic."""
-    from confluent_kafka import Consumer
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    from monitor.catalog import load_matcher
+    from monitor.embedded import EMBEDDED_PARTITIONS
+    from monitor.kafka import alert_topic
+    from monitor.settings import load_settings
 
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
-            "group.id": f"bench-alerts-{time.time()}",
-            "auto.offset.reset": "earliest",
+            "group.id": "bench-alerts",  # assigned, not subscribed: no group to join
+            "enable.auto.commit": False,
             "isolation.level": "read_committed",
-            "topic.metadata.refresh.interval.ms": 500,
             "fetch.wait.max.ms": 10,
         }
     )
-    consumer.subscribe(["^alerts\\..*"])
+    seen_alerts = []
+    topics = sorted({alert_topic(rule.category) for rule in load_matcher(load_settings()).rules})
+    consumer.assign(
+        [
+            TopicPartition(topic, p, OFFSET_BEGINNING)
+            for topic in topics
+            for p in range(EMBEDDED_PARTITIONS)
+        ]
+    )
     try:
         while not stop.is_set():
             msg = consumer.poll(0.05)
+            if msg is not None and msg.error():
+                log.warning("alerts.read_error %s", msg.error())
             if msg is None or msg.error() or msg.value() is None:
                 continue
+            seen_alerts.append(1)
             now = time.time()
             data = json.loads(msg.value())["data"]
             fetched = datetime.fromisoformat(data["timestamps"]["fetched"]).timestamp()
@@ -449,6 +470,7 @@ def read_alerts(
                 out.append(now - fetched)
     finally:
         consumer.close()
+        log.warning("alerts read: %d on %s", len(seen_alerts), topics)
 
 
 # report -------------------------------------------------------------------------------------
@@ -479,7 +501,7 @@ def row(r: PhaseResult) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--articles", type=int, default=100_000)
+    parser.add_argument("--articles", type=int, default=60_000)
     parser.add_argument("--rate", type=float, default=1000.0, help="offered rate, latency phase")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of latency phase")
     parser.add_argument("--memory", default="", help="article counts for the memory phase")
