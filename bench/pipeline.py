@@ -178,7 +178,7 @@ async def _worker(
 ) -> None:
     import faust
 
-    from agents.app import FETCH_WAIT_MS, _let_followers_sync_first, _shorten_fetch_wait, create_app
+    from agents.app import _let_followers_sync_first, create_app
     from agents.config import faust_options
     from monitor.embedded import Endpoints
     from monitor.kafka import ARTICLES_TOPIC
@@ -200,7 +200,6 @@ async def _worker(
     if kind == "bare":
         app = faust.App(settings.app_id + "-bare", **faust_options(settings, endpoints))
         _let_followers_sync_first(app)
-        _shorten_fetch_wait(app, FETCH_WAIT_MS)  # the same consumer as the real app's
         topic = app.topic(ARTICLES_TOPIC, key_serializer="raw", value_serializer="raw")
 
         @app.agent(topic, name="passthrough")
