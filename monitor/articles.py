@@ -95,7 +95,10 @@ def absolute_link(link: str, base: str) -> str:
     if not link:
         return ""
     try:
-        resolved = _CONTROL.sub("", _SPACE.sub("", urljoin(base, link)))
+        # an absolute link is kept as it is: urljoin would drop an empty ";params" and make
+        # resolving twice differ from resolving once
+        absolute = urlsplit(link).scheme.lower() in ("http", "https")
+        resolved = _CONTROL.sub("", link if absolute else _SPACE.sub("", urljoin(base, link)))
         scheme = urlsplit(resolved).scheme.lower()
     except ValueError:
         return ""
