@@ -25,10 +25,14 @@ def alert_topic(category: str) -> str:
     return f"{ALERT_TOPIC_PREFIX}{category}"
 
 
-async def start_producer(bootstrap: str, *, linger_ms: int = 5) -> AIOKafkaProducer:
-    """A started producer, or ServiceError saying which broker did not answer."""
+async def start_producer(
+    bootstrap: str, *, linger_ms: int = 5, idempotent: bool = False
+) -> AIOKafkaProducer:
+    """A started producer (acks=all; with ``idempotent`` its own retries never duplicate), or
+    ServiceError saying which broker did not answer."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
+        enable_idempotence=idempotent,
         acks="all",
         linger_ms=linger_ms,
         request_timeout_ms=15000,

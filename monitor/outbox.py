@@ -17,9 +17,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import KafkaError
 
 from monitor.errors import ServiceError
+from monitor.kafka import start_producer
 from monitor.status import StatusStore
 
 log = logging.getLogger(__name__)
@@ -50,19 +51,7 @@ class Outgoing:
 
 async def start_idempotent_producer(bootstrap: str) -> AIOKafkaProducer:
     """A started producer with idempotence on (no duplicates from its own retries), acks=all."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        enable_idempotence=True,
-        acks="all",
-        linger_ms=5,
-        request_timeout_ms=15000,
-    )
-    try:
-        await producer.start()
-    except (KafkaConnectionError, KafkaError, OSError) as exc:
-        await producer.stop()
-        raise ServiceError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
-    return producer
+    return await start_producer(bootstrap, idempotent=True)
 
 
 class Outbox:
