@@ -6,22 +6,21 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from monitor.embedded import redis_server_binary
 from monitor.models import Alert, AlertData, Evidence, Source
 from monitor.schedule import FeedState
 from monitor.status import StatusStore
 from monitor.web import WebServer
+from tests.processes import LineReader
 
 ROOT = Path(__file__).resolve().parents[2]
 MONITOR = [sys.executable, "-m", "monitor.cli"]
@@ -67,35 +66,6 @@ class RestartableRedis:
             self._proc.terminate()
             self._proc.wait(10)
         self._proc = None
-
-
-class LineReader:
-    """Reads a child's output on a thread, so a test can wait for a line without hanging."""
-
-    def __init__(self, stream: IO[str]):
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
-
-    def _pump(self, stream: IO[str]) -> None:
-        for line in stream:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def until(self, needle: str, timeout: float) -> str:
-        """The first line containing ``needle``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if line is None:
-                break
-            self.seen.append(line)
-            if needle in line:
-                return line
-        raise AssertionError(f"{needle!r} not seen; output so far:\n" + "\n".join(self.seen[-40:]))
 
 
 class DemoProcess:

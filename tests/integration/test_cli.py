@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
-from typing import IO
+
+from tests.processes import LineReader
 
 MONITOR = [sys.executable, "-m", "monitor.cli"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,47 +20,6 @@ def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
     env.update({"MONITOR_DATA_DIR": str(tmp_path / ".monitor"), "PYTHONPATH": str(ROOT), **extra})
     return env
-
-
-class LineReader:
-    """Reads a child's stream on a thread, so a test can wait for a line without hanging."""
-
-    def __init__(self, stream: IO[str]):
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
-
-    def _pump(self, stream: IO[str]) -> None:
-        for line in stream:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def until(self, needle: str, timeout: float) -> list[str]:
-        """All lines read so far, once one contains ``needle``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if line is None:
-                break
-            self.seen.append(line)
-            if needle in line:
-                return self.seen
-        raise AssertionError(
-            f"{needle!r} not seen in {timeout}s; got:\n" + "\n".join(self.seen[-40:])
-        )
-
-    def rest(self, timeout: float = 30) -> list[str]:
-        """Every remaining line, until the stream closes."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.lines.get(timeout=deadline - time.monotonic())
-            if line is None:
-                break
-            self.seen.append(line)
-        return self.seen
 
 
 def port_open(url: str) -> bool:
@@ -87,7 +44,8 @@ def test_run_demo_then_follow_from_another_terminal_then_ctrl_c(tmp_path: Path) 
     try:
         assert run.stdout is not None
         run_out = LineReader(run.stdout)
-        lines = run_out.until("[ceasefire new]", 120)
+        run_out.until("[ceasefire new]", 120)
+        lines = run_out.seen
         assert any(line.startswith("status page: http://127.0.0.1:") for line in lines)
         runtime = json.loads((tmp_path / ".monitor" / "runtime.json").read_text())
         assert runtime["pid"] == run.pid and port_open(runtime["redis"])
