@@ -3,7 +3,6 @@ does it: every case ends as articles or a clear error, never an exception."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,14 +13,6 @@ from monitor.feedlist import check_feed
 from monitor.models import Article
 from monitor.settings import Settings, load_settings
 from tests.integration.feedserver import FeedServer, rss
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FeedServer]:
-    srv = FeedServer()
-    await srv.start()
-    yield srv
-    await srv.stop()
 
 
 @pytest.fixture

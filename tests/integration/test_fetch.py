@@ -18,14 +18,6 @@ BODY = rss(("1", "Truce talks", "a"))
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FeedServer]:
-    srv = FeedServer()
-    await srv.start()
-    yield srv
-    await srv.stop()
-
-
-@pytest.fixture
 async def fetcher() -> AsyncIterator[Fetcher]:
     async with Fetcher(PollSettings(timeout=5, read_timeout=1, max_bytes=1_000_000)) as client:
         yield client

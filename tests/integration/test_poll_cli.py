@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,14 +15,6 @@ from tests.integration.feedserver import FeedServer, rss
 
 MONITOR = [sys.executable, "-m", "monitor.cli"]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FeedServer]:
-    srv = FeedServer()
-    await srv.start()
-    yield srv
-    await srv.stop()
 
 
 async def monitor(tmp_path: Path, *args: str, **env: str) -> tuple[int, str, str]:

@@ -26,14 +26,6 @@ from tests.integration.feedserver import FeedServer, rss
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FeedServer]:
-    srv = FeedServer()
-    await srv.start()
-    yield srv
-    await srv.stop()
-
-
-@pytest.fixture
 async def status(fresh_redis: str) -> AsyncIterator[StatusStore]:
     store = StatusStore.from_url(fresh_redis)
     yield store
