@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from monitor import matching
 from monitor.matching import Matcher, tokenize
 from monitor.rules import TrackedEvent, WatchRule, load_events_dir, load_rules_dir, parse_rules
 from tests.factories import article_factory
@@ -230,12 +229,14 @@ def test_cost_does_not_grow_with_rules_that_cannot_match() -> None:
     )
 
 
-def test_word_cache_starting_afresh_changes_nothing(
-    matcher: Matcher, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """When the cache of known words fills up and starts afresh, results stay the same."""
-    titles = ["Kremlin rejects ceasefire", "EU adopts sanctions on Russia", "Gaza truce holds"]
-    before = [matcher.match(article_factory(t)).to_dict() for t in titles]
-    monkeypatch.setattr(matching, "WORD_CACHE_SIZE", 3)
-    small = Matcher(matcher.events, matcher.rules)
-    assert [small.match(article_factory(t)).to_dict() for t in titles] == before
+def test_word_cache_starting_afresh_changes_nothing(matcher: Matcher) -> None:
+    """When the cache of known words (and byte chunks) fills up and starts afresh, even in the
+    middle of an article, results stay the same."""
+    articles = [
+        article_factory("Kremlin rejects ceasefire", "Putin spoke to Trump about the Black Sea."),
+        article_factory("EU adopts sanctions on Russia", "Zelensky welcomes the package."),
+        article_factory("Gaza truce holds", "Israel and Hamas agree a pause."),
+    ]
+    before = [matcher.match(a).to_dict() for a in articles]
+    small = Matcher(matcher.events, matcher.rules, cache_size=3)
+    assert [small.match(a).to_dict() for a in articles * 2] == before * 2

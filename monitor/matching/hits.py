@@ -1,0 +1,143 @@
+"""Hits of terms in an article, and how one match block decides on them.
+
+A :class:`Hit` is where one pattern matched: the field, the positions of its first and last word
+and its score. :meth:`MatchBlock.evaluate` applies a match block to one article's hits, group by
+group: vetoes (``none``, optionally only ``near`` a group and lifted by ``unless``), every ``all``
+group, at least one ``any`` group (each counting only ``near`` its anchor if it names one), the
+least score, and the ``context`` groups shown as evidence. A group's best hit is its first hit of
+the highest score, hits coming in the order of fields, word positions and pattern definitions; a
+group no proximity refers to needs only that hit, so only that one is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import NamedTuple
+
+from monitor.rules import Group, MatchSpec
+
+
+class Hit(NamedTuple):
+    """Where one pattern matched: field, token positions and score. Character offsets are worked
+    out only for the hits that become evidence (see :mod:`monitor.matching.evidence`)."""
+
+    group: str
+    label: str
+    field: str
+    first: int
+    last: int
+    score: float
+    span: tuple[int, int] | None = None  # offsets in the normalised text, for regex hits
+
+    def near(self, other: Hit, within: int) -> bool:
+        if self.field != other.field:
+            return False
+        if self.last < other.first:
+            return other.first - self.last <= within
+        if other.last < self.first:
+            return self.first - other.last <= within
+        return True
+
+    def overlaps(self, other: Hit) -> bool:
+        return self.field == other.field and self.first <= other.last and other.first <= self.last
+
+
+Hits = dict[str, list[Hit]]  # group name -> hits, for one match block
+_SCORE = attrgetter("score")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A match block that matched: its score and the hits that decided it."""
+
+    score: float
+    evidence: tuple[Hit, ...]
+
+
+class _Ref(NamedTuple):
+    """One group of a match block, as evaluation needs it."""
+
+    name: str
+    near: str | None
+    within: int
+    unless: str | None
+
+
+def _refs(groups: dict[str, Group]) -> tuple[_Ref, ...]:
+    return tuple(_Ref(name, g.near, g.within, g.unless) for name, g in groups.items())
+
+
+def _best(found: list[Hit]) -> Hit:
+    return found[0] if len(found) == 1 else max(found, key=_SCORE)
+
+
+def _usable(hits: Hits, group: _Ref) -> list[Hit]:
+    """A group's hits, keeping only those near its ``near`` group's hits when it has one."""
+    found = hits.get(group.name)
+    if not found or group.near is None:
+        return found or []
+    anchors = hits.get(group.near, [])
+    return [h for h in found if any(h.near(a, group.within) for a in anchors)]
+
+
+def _vetoed(hits: Hits, group: _Ref) -> bool:
+    found = hits.get(group.name)
+    if not found:
+        return False
+    if group.near is None:
+        return True
+    spared = hits.get(group.unless, []) if group.unless else []
+    for veto in found:
+        for anchor in hits.get(group.near, []):
+            if not veto.near(anchor, group.within):
+                continue
+            # A veto right beside the hit names what it is about ("Gaza ceasefire") unless the
+            # sparing term is as close; further off, any sparing term as near lifts it ("threatens
+            # Russia and Iran with sanctions").
+            reach = group.within if not veto.near(anchor, 1) else 1
+            if not any(s.near(anchor, reach) and not s.overlaps(veto) for s in spared):
+                return True
+    return False
+
+
+class MatchBlock:
+    """A match block compiled for evaluation: its groups as plain tuples."""
+
+    __slots__ = ("alternatives", "context", "min_score", "required", "vetoes")
+
+    def __init__(self, spec: MatchSpec):
+        self.vetoes = _refs(spec.none)
+        self.required = _refs(spec.all)
+        self.alternatives = _refs(spec.any)
+        self.context = _refs(spec.context)
+        self.min_score = spec.min_score
+
+    def possible(self, hits: Hits) -> bool:
+        """False when a required group has no hit at all (or no ``any`` group has one)."""
+        if not all(group.name in hits for group in self.required):
+            return False
+        return not self.alternatives or any(group.name in hits for group in self.alternatives)
+
+    def evaluate(self, hits: Hits) -> Outcome | None:
+        """The block's outcome on one article's hits, or None when it does not match."""
+        for group in self.vetoes:
+            if _vetoed(hits, group):
+                return None
+        required: list[Hit] = []
+        for group in self.required:
+            found = _usable(hits, group)
+            if not found:
+                return None
+            required.append(_best(found))
+        any_hits = [_best(found) for group in self.alternatives if (found := _usable(hits, group))]
+        if self.alternatives and not any_hits:
+            return None
+        best_any = max(any_hits, key=_SCORE) if any_hits else None
+        scored = [*required, best_any] if best_any else required
+        score = sum(h.score for h in scored) / len(scored) / 100
+        if score < self.min_score:
+            return None
+        context = [_best(found) for group in self.context if (found := _usable(hits, group))]
+        others = [h for h in any_hits if h is not best_any]
+        return Outcome(score, (*scored, *others, *context))

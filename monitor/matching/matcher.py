@@ -1,0 +1,265 @@
+"""The matcher: tracked events and watch rules compiled into a term index, applied to articles.
+
+An article goes through steps that each let most articles stop early:
+
+1. its publication date must fall in an open event's window;
+2. the quick gate (:mod:`~monitor.matching.gate`) must find, among the article's byte chunks,
+   words for every requirement of an open event (a few C-level set operations);
+3. its fields are normalised and cut into words once; the word cache
+   (:mod:`~monitor.matching.words`) says which words can start a pattern, and only the events'
+   patterns are tried there;
+4. only when an event matched are the rules' patterns tried at the same words, and only the rules
+   that got a hit in a required group are evaluated (:func:`~monitor.matching.hits.evaluate`).
+
+Cost grows with the article's words and the hits it gets, not with the number of rules.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from itertools import chain, compress, count
+from operator import attrgetter
+
+from monitor.matching.evidence import FieldWords, LazyEvidence, evidence_of
+from monitor.matching.gate import Gate, requirements
+from monitor.matching.hits import Hit, Hits, MatchBlock, Outcome
+from monitor.matching.index import (
+    EVENTS,
+    OTHERS,
+    PHASES,
+    REQUIRED,
+    Pattern,
+    Slot,
+    TermIndex,
+    patterns,
+    phase_of,
+)
+from monitor.matching.results import MatchResult, RuleHit
+from monitor.matching.text import WORD, NormalText, words
+from monitor.matching.words import FIELDS, WORD_CACHE_SIZE, WordCache
+from monitor.models import Article
+from monitor.rules import MatchSpec, TrackedEvent, WatchRule
+
+Found = dict[tuple[int, str], list[Hit]]  # (spec, group) -> hits, while collecting
+_STARTS = attrgetter("starts")
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """One event's or rule's match block, compiled."""
+
+    match: MatchSpec
+    block: MatchBlock
+    fields: frozenset[str]
+    regexes: tuple[tuple[re.Pattern[str], str, str, int], ...]  # (regex, group, label, phase)
+
+    @classmethod
+    def of(cls, spec: MatchSpec, *, event: bool) -> _Spec:
+        regexes = tuple(
+            (re.compile(term.regex, re.IGNORECASE), group, term.term, phase_of(kind, event=event))
+            for kind, group, g in spec.groups()
+            for term in g.terms
+            if term.regex
+        )
+        return cls(spec, MatchBlock(spec), frozenset(spec.fields), regexes)
+
+
+class Matcher:
+    """Events and rules compiled into a word index. Build once per rule set; ``match`` is pure
+    (the only state it touches is a cache of what each word can start). ``cache_size`` bounds
+    the distinct words (and byte chunks) remembered before that cache starts afresh."""
+
+    def __init__(
+        self,
+        events: dict[str, TrackedEvent],
+        rules: Sequence[WatchRule],
+        *,
+        cache_size: int = WORD_CACHE_SIZE,
+    ):
+        self.events = dict(events)
+        self.rules = [r for r in rules if r.enabled]
+        matches = [e.match for e in self.events.values()] + [r.match for r in self.rules]
+        self._specs = [
+            _Spec.of(match, event=index < len(self.events)) for index, match in enumerate(matches)
+        ]
+        self._rule_of_spec = {len(self.events) + i: r for i, r in enumerate(self.rules)}
+        every: list[Pattern] = []
+        slots: dict[Slot, int] = {}
+        for index, match in enumerate(matches):
+            event = index < len(self.events)
+            every += patterns(index, match, slots, event=event, first_order=len(every))
+        bits, needs = requirements(
+            (event.id, index, event.match) for index, event in enumerate(self.events.values())
+        )
+        self._words = WordCache(TermIndex(every, slots), bits, cache_size)
+        self._gate = Gate(needs, self._words, cache_size)
+        self._regex_specs = [
+            [i for i, spec in enumerate(self._specs) if any(r[3] == phase for r in spec.regexes)]
+            for phase in range(PHASES)
+        ]
+        # Publication times are compared as POSIX timestamps: each window is [start, end).
+        self._windows = [
+            (event.id, start.timestamp(), (start + timedelta(days=event.window_days)).timestamp())
+            for event in self.events.values()
+            if (start := datetime.combine(event.date, datetime.min.time(), tzinfo=UTC))
+        ]
+
+    @property
+    def size(self) -> int:
+        return len(self.rules)
+
+    def match(self, article: Article) -> MatchResult:
+        when = (article.published or article.fetched).timestamp()
+        open_events = {event for event, start, end in self._windows if start <= when < end}
+        if not open_events or not self._gate.may_match(article.title, article.summary, open_events):
+            return MatchResult(article.id)
+        day = datetime.fromtimestamp(when, UTC).date()
+        fields = self._read(article)
+        events = self._events(open_events, day, self._collect(EVENTS, fields))
+        if not events:
+            return MatchResult(article.id)
+        best = max(events.values(), key=lambda o: o.score)
+        return MatchResult(
+            article.id,
+            events=tuple(events),
+            event_score=round(best.score, 3),
+            event_evidence=LazyEvidence(best.evidence, fields),
+            hits=self._rules(article, day, events, fields),
+        )
+
+    def _read(self, article: Article) -> dict[str, FieldWords]:
+        """The article's non-empty fields, normalised and cut into words, all of them learnt."""
+        texts = [
+            (number, NormalText.of(value))
+            for number, value in enumerate((article.title, article.summary))
+            if value
+        ]
+        raws = [words(text.norm) for _number, text in texts]
+        entries = self._words.lookup(list(chain.from_iterable(raws)))
+        fields = {}
+        start = 0
+        for (number, text), field in zip(texts, raws, strict=True):
+            mine = entries[start : start + len(field)]
+            start += len(field)
+            live = list(compress(count(), map(_STARTS, mine)))  # the words that start a pattern
+            fields[FIELDS[number]] = FieldWords(number, text, field, mine, live)
+        return fields
+
+    def _collect(
+        self, phase: int, fields: dict[str, FieldWords], specs: set[int] | None = None
+    ) -> dict[int, Hits]:
+        """The hits of one phase's patterns (and regexes), by spec and group; only of ``specs``
+        if given. A group that no proximity refers to keeps only its best hit (the first of the
+        highest score)."""
+        found: Found = {}
+        for name, field in fields.items():
+            column = field.number * PHASES + phase
+            raws = field.raws
+            entries = field.entries
+            length = len(raws)
+            for i in field.live:
+                for pattern, score in entries[i].starts[column]:
+                    if specs is not None and pattern.spec not in specs:
+                        continue
+                    last = i
+                    if pattern.follow:  # a phrase: its later words must follow
+                        last = i + len(pattern.follow)
+                        if last >= length:
+                            continue
+                        for j, slot in enumerate(pattern.follow, start=i + 1):
+                            later = entries[j].follows.get(slot)
+                            if later is None:
+                                score = 0.0
+                                break
+                            if later < score:
+                                score = later
+                        cased = pattern.cased
+                        if not score or (
+                            cased and any(raws[i + j] != cased[j] for j in range(1, len(cased)))
+                        ):
+                            continue
+                    bucket = found.get(pattern.key)
+                    if bucket is None:
+                        found[pattern.key] = [
+                            Hit(pattern.group, pattern.label, name, i, last, score)
+                        ]
+                    elif pattern.every:
+                        bucket.append(Hit(pattern.group, pattern.label, name, i, last, score))
+                    elif score > bucket[0].score:
+                        bucket[0] = Hit(pattern.group, pattern.label, name, i, last, score)
+            if self._regex_specs[phase]:
+                self._search(phase, name, field.text, found, specs)
+        by_spec: dict[int, Hits] = {}
+        for (spec, group), hits in found.items():
+            by_spec.setdefault(spec, {})[group] = hits
+        return by_spec
+
+    def _search(
+        self, phase: int, name: str, text: NormalText, found: Found, specs: set[int] | None
+    ) -> None:
+        words = list(WORD.finditer(text.norm))
+        for index in self._regex_specs[phase]:
+            spec = self._specs[index]
+            if name not in spec.fields or (specs is not None and index not in specs):
+                continue
+            for regex, group, label, regex_phase in spec.regexes:
+                if regex_phase != phase:
+                    continue
+                m = regex.search(text.norm)
+                if not m or m.end() == m.start():
+                    continue
+                first = sum(1 for w in words if w.end() <= m.start())
+                last = max(first, sum(1 for w in words if w.start() < m.end()) - 1)
+                hit = Hit(group, label, name, first, last, 100.0, m.span())
+                found.setdefault((index, group), []).append(hit)
+
+    def _events(
+        self, open_events: set[str], day: date, hits: dict[int, Hits]
+    ) -> dict[str, Outcome]:
+        events: dict[str, Outcome] = {}
+        for index, event in enumerate(self.events.values()):
+            if event.id in open_events and _dated(event.match, day):
+                outcome = self._specs[index].block.evaluate(hits.get(index, {}))
+                if outcome:
+                    events[event.id] = outcome
+        return events
+
+    def _rules(
+        self, article: Article, day: date, events: dict[str, Outcome], fields: dict[str, FieldWords]
+    ) -> tuple[RuleHit, ...]:
+        """The rules that fire. Their required groups are looked for first; the other groups only
+        for the rules that could still match."""
+        hits = self._collect(REQUIRED, fields)
+        candidates = [
+            index
+            for index in sorted(hits)
+            if self._specs[index].block.possible(hits[index])
+            and (rule := self._rule_of_spec[index]).event in events
+            and _passes_filters(rule, article)
+            and _dated(rule.match, day)
+        ]
+        if not candidates:
+            return ()
+        others = self._collect(OTHERS, fields, set(candidates))
+        fired = []
+        for index in candidates:
+            rule = self._rule_of_spec[index]
+            outcome = self._specs[index].block.evaluate({**hits[index], **others.get(index, {})})
+            if outcome:
+                score = round(outcome.score, 3)
+                evidence = evidence_of(outcome.evidence, fields)
+                fired.append(RuleHit(rule.id, rule.category, rule.alert_topic, score, evidence))
+        return tuple(fired)
+
+
+def _dated(spec: MatchSpec, day: date) -> bool:
+    return (spec.after is None or spec.after <= day) and (spec.before is None or day < spec.before)
+
+
+def _passes_filters(rule: WatchRule, article: Article) -> bool:
+    if rule.languages and (article.language or "") not in rule.languages:
+        return False
+    return not rule.sources or any(s in article.source.url for s in rule.sources)
