@@ -9,41 +9,50 @@ shown.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import compress, count
+from operator import attrgetter, itemgetter
 from typing import overload
 
 from monitor.matching.hits import Hit
+from monitor.matching.index import PHASES
 from monitor.matching.text import NormalText
-from monitor.matching.words import Word
+from monitor.matching.words import FIELDS, Word
 from monitor.models import Evidence
+
+_FOLLOWS = attrgetter("follows")
+_STARTS = attrgetter("starts")
+_COLUMNS = [itemgetter(column) for column in range(len(FIELDS) * PHASES)]
 
 
 class FieldWords:
-    """One field of the article being matched: its number in ``FIELDS``, its text, its raw words
-    with their entries in the word cache, and the positions of the words that start a pattern."""
+    """One field of the article being matched: its number in ``FIELDS``, its text, its raw words,
+    and per word what the word cache knows: the slots it continues and the patterns it starts."""
 
-    __slots__ = ("_offsets", "entries", "live", "number", "raws", "text")
+    __slots__ = ("_offsets", "follows", "number", "raws", "starts", "text")
 
-    def __init__(
-        self, number: int, text: NormalText, raws: list[str], entries: list[Word], live: list[int]
-    ):
+    def __init__(self, number: int, text: NormalText, raws: list[str], entries: list[Word]):
         self.number = number
         self.text = text
         self.raws = raws
-        self.entries = entries
-        self.live = live
+        self.follows = list(map(_FOLLOWS, entries))
+        self.starts = list(map(_STARTS, entries))
         self._offsets: list[int] = []  # where the first words start, worked out when needed
 
+    def positions(self, column: int) -> list[int]:
+        """The positions of the words that start a pattern in one column (field and phase)."""
+        return list(compress(count(), map(_COLUMNS[column], self.starts)))
+
     def offset(self, index: int) -> int:
-        """Where word ``index`` starts in the normalised text. The words are the text's runs of
-        ``WORD`` in order, with no word character between them, so each is the first occurrence
-        of its raw text after the end of the one before."""
+        """Where word ``index`` starts in the normalised text. The words are the (plain) text's
+        runs of ``WORD`` in order, with no word character between them, so each is the first
+        occurrence of its raw text after the end of the one before."""
         offsets = self._offsets
         if index >= len(offsets):
-            norm, raws = self.text.norm, self.raws
+            text, raws = self.text.plain, self.raws
             done = len(offsets)
             at = offsets[-1] + len(raws[done - 1]) if offsets else 0
             for raw in raws[done : index + 1]:
-                at = norm.find(raw, at)
+                at = text.find(raw, at)
                 offsets.append(at)
                 at += len(raw)
         return offsets[index]

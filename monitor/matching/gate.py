@@ -66,7 +66,7 @@ class Gate:
 
     def may_match(self, title: str, summary: str, events: Collection[str]) -> bool:
         """False only when none of ``events`` can match an article with this title and summary."""
-        if not self._unchecked.isdisjoint(events):
+        if self._unchecked and not self._unchecked.isdisjoint(events):
             return True
         found = chunks(title, summary)
         for event in events:

@@ -68,17 +68,18 @@ def _refs(groups: dict[str, Group]) -> tuple[_Ref, ...]:
     return tuple(_Ref(name, g.near, g.within, g.unless) for name, g in groups.items())
 
 
-def _best(found: list[Hit]) -> Hit:
-    return found[0] if len(found) == 1 else max(found, key=_SCORE)
-
-
-def _usable(hits: Hits, group: _Ref) -> list[Hit]:
-    """A group's hits, keeping only those near its ``near`` group's hits when it has one."""
-    found = hits.get(group.name)
-    if not found or group.near is None:
-        return found or []
-    anchors = hits.get(group.near, [])
-    return [h for h in found if any(h.near(a, group.within) for a in anchors)]
+def _bests(hits: Hits, groups: tuple[_Ref, ...]) -> list[Hit]:
+    """The best usable hit of each group that has one, in the groups' order. A group with
+    ``near`` can use only its hits near one of that group's hits."""
+    bests = []
+    for group in groups:
+        found = hits.get(group.name)
+        if found and group.near is not None:
+            anchors = hits.get(group.near, [])
+            found = [h for h in found if any(h.near(a, group.within) for a in anchors)]
+        if found:
+            bests.append(found[0] if len(found) == 1 else max(found, key=_SCORE))
+    return bests
 
 
 def _vetoed(hits: Hits, group: _Ref) -> bool:
@@ -124,20 +125,17 @@ class MatchBlock:
         for group in self.vetoes:
             if _vetoed(hits, group):
                 return None
-        required: list[Hit] = []
-        for group in self.required:
-            found = _usable(hits, group)
-            if not found:
-                return None
-            required.append(_best(found))
-        any_hits = [_best(found) for group in self.alternatives if (found := _usable(hits, group))]
+        required = _bests(hits, self.required)
+        if len(required) < len(self.required):
+            return None
+        any_hits = _bests(hits, self.alternatives)
         if self.alternatives and not any_hits:
             return None
         best_any = max(any_hits, key=_SCORE) if any_hits else None
         scored = [*required, best_any] if best_any else required
-        score = sum(h.score for h in scored) / len(scored) / 100
+        score = sum(map(_SCORE, scored)) / len(scored) / 100
         if score < self.min_score:
             return None
-        context = [_best(found) for group in self.context if (found := _usable(hits, group))]
+        context = _bests(hits, self.context)
         others = [h for h in any_hits if h is not best_any]
         return Outcome(score, (*scored, *others, *context))

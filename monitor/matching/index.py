@@ -20,7 +20,7 @@ from typing import Generic, TypeVar
 
 from rapidfuzz import fuzz, process
 
-from monitor.matching.text import WORD, tokenize
+from monitor.matching.text import plain, tokenize, words
 from monitor.rules import MatchSpec, Term
 
 # Least rapidfuzz ratio for a spelling variant, unless a term says otherwise: words under five
@@ -100,26 +100,19 @@ def patterns(
     found: list[Pattern] = []
     anchors = _anchors(spec)
     for kind, group, g in spec.groups():
-        phase = phase_of(kind, event=event)
         for term in g.terms:
             for variant in term.variants:
-                words = tuple(t.word for t in tokenize(variant))
-                if not words:
+                spelling = _spelling(variant, term)
+                if spelling is None:
                     continue
-                if variant.rstrip().endswith("*"):
-                    words = (*words[:-1], words[-1] + "*")
-                thresholds = tuple(_threshold(w, term) for w in words)
-                cased = None
-                if term.exact_case:
-                    thresholds = (100,) * len(words)
-                    cased = tuple(WORD.findall(unicodedata.normalize("NFKC", variant)))
+                folded, thresholds, cased = spelling
                 follow = tuple(
                     slots.setdefault(slot, len(slots))
-                    for slot in zip(words[1:], thresholds[1:], strict=True)
+                    for slot in zip(folded[1:], thresholds[1:], strict=True)
                 )
                 found.append(
                     Pattern(
-                        words,
+                        folded,
                         thresholds,
                         follow,
                         spec_index,
@@ -128,11 +121,27 @@ def patterns(
                         frozenset(spec.fields),
                         first_order + len(found),
                         group in anchors,
-                        phase,
+                        phase_of(kind, event=event),
                         cased,
                     )
                 )
     return found
+
+
+def _spelling(
+    variant: str, term: Term
+) -> tuple[tuple[str, ...], tuple[int, ...], tuple[str, ...] | None] | None:
+    """One spelling's folded words, their thresholds and, for an exact-case term, its words as
+    written; None if it holds no word."""
+    folded = tuple(t.word for t in tokenize(variant))
+    if not folded:
+        return None
+    if variant.rstrip().endswith("*"):
+        folded = (*folded[:-1], folded[-1] + "*")
+    if term.exact_case:
+        cased = tuple(words(plain(unicodedata.normalize("NFKC", variant))))
+        return folded, (100,) * len(folded), cased
+    return folded, tuple(_threshold(w, term) for w in folded), None
 
 
 class WordIndex(Generic[T]):

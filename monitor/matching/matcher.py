@@ -20,8 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from itertools import chain, compress, count
-from operator import attrgetter
+from itertools import chain
 
 from monitor.matching.evidence import FieldWords, LazyEvidence, evidence_of
 from monitor.matching.gate import Gate, requirements
@@ -44,7 +43,6 @@ from monitor.models import Article
 from monitor.rules import MatchSpec, TrackedEvent, WatchRule
 
 Found = dict[tuple[int, str], list[Hit]]  # (spec, group) -> hits, while collecting
-_STARTS = attrgetter("starts")
 
 
 @dataclass(frozen=True)
@@ -137,15 +135,14 @@ class Matcher:
             for number, value in enumerate((article.title, article.summary))
             if value
         ]
-        raws = [words(text.norm) for _number, text in texts]
+        raws = [words(text.plain) for _number, text in texts]
         entries = self._words.lookup(list(chain.from_iterable(raws)))
         fields = {}
         start = 0
         for (number, text), field in zip(texts, raws, strict=True):
             mine = entries[start : start + len(field)]
             start += len(field)
-            live = list(compress(count(), map(_STARTS, mine)))  # the words that start a pattern
-            fields[FIELDS[number]] = FieldWords(number, text, field, mine, live)
+            fields[FIELDS[number]] = FieldWords(number, text, field, mine)
         return fields
 
     def _collect(
@@ -158,19 +155,21 @@ class Matcher:
         for name, field in fields.items():
             column = field.number * PHASES + phase
             raws = field.raws
-            entries = field.entries
+            starts = field.starts
+            follows = field.follows
             length = len(raws)
-            for i in field.live:
-                for pattern, score in entries[i].starts[column]:
+            for i in field.positions(column):
+                for pattern, score in starts[i][column]:
                     if specs is not None and pattern.spec not in specs:
                         continue
                     last = i
-                    if pattern.follow:  # a phrase: its later words must follow
-                        last = i + len(pattern.follow)
+                    follow = pattern.follow
+                    if follow:  # a phrase: its later words must follow
+                        last = i + len(follow)
                         if last >= length:
                             continue
-                        for j, slot in enumerate(pattern.follow, start=i + 1):
-                            later = entries[j].follows.get(slot)
+                        for j, slot in enumerate(follow, start=i + 1):
+                            later = follows[j].get(slot)
                             if later is None:
                                 score = 0.0
                                 break

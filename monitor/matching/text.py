@@ -25,7 +25,10 @@ _CHUNK_TABLE = bytes(
     for c in range(256)
 )
 _SEPARATORS = bytes(c if c >= 128 or c == 39 or chr(c).isalnum() else 32 for c in range(256))
-_ASCII_WORDS = bytes(c if c < 128 and chr(c).isalnum() else 32 for c in range(256))
+_ASCII_WORDS = bytes(c if c < 128 and (c == 39 or chr(c).isalnum()) else 32 for c in range(256))
+# Typographic marks news text is full of, each replaced by one ASCII character that cuts words the
+# same way: the curly apostrophe joins words like the straight one, quotes and dashes separate.
+_TYPOGRAPHY = (("’", "'"), *((mark, " ") for mark in "‘“”„«»‐‑–—"))
 
 
 def fold(word: str) -> str:
@@ -38,9 +41,9 @@ def fold(word: str) -> str:
     return word.replace("'", "").casefold()
 
 
-def chunks(*texts: str) -> list[bytes]:
-    """The texts' chunks (see ``_CHUNK_TABLE``): each holds one or more whole words, lowered."""
-    return "\n".join(texts).encode().translate(_CHUNK_TABLE).split()
+def chunks(title: str, summary: str) -> list[bytes]:
+    """An article's chunks (see ``_CHUNK_TABLE``): each holds one or more whole words, lowered."""
+    return f"{title}\n{summary}".encode(errors="surrogatepass").translate(_CHUNK_TABLE).split()
 
 
 def chunk_words(chunk: bytes) -> set[str]:
@@ -48,13 +51,29 @@ def chunk_words(chunk: bytes) -> set[str]:
     return set(WORD.findall(NormalText.of(chunk.decode("utf-8", "replace")).norm))
 
 
+def plain(norm: str) -> str:
+    """Normalised text with its typographic apostrophes, quotes and dashes made ASCII: the same
+    length, the same words at the same places (a curly apostrophe becomes a straight one)."""
+    if norm.isascii():
+        return norm
+    for mark, ascii_mark in _TYPOGRAPHY:
+        norm = norm.replace(mark, ascii_mark)
+    return norm
+
+
 def words(text: str) -> list[str]:
-    """``WORD.findall(text)`` for normalised text, with the regex only where it is needed. ASCII
-    separators (everything but letters, digits and the apostrophe) never stand inside a word, so
-    the text is cut at them in C; a piece made only of letters and digits is one word, and only
-    the other pieces (an apostrophe, a curly quote, a dash) go through the regex."""
-    if text.isascii() and "'" not in text:
-        return text.encode().translate(_ASCII_WORDS).decode().split()
+    """``WORD.findall(text)``, with the regex only where it is needed. ASCII separators (all but
+    letters, digits and the apostrophe) never stand inside a word, so the text is cut at them in
+    C; in plain ASCII text each piece is a word unless an apostrophe stands at its edge. Elsewhere
+    a piece made only of letters and digits is one word, and only the others go through the
+    regex."""
+    if text.isascii():
+        cut = text.encode().translate(_ASCII_WORDS).decode()
+        if "'" in cut and (
+            " '" in cut or "' " in cut or "''" in cut or cut[0] == "'" or cut[-1] == "'"
+        ):
+            return WORD.findall(text)
+        return cut.split()
     pieces = text.encode(errors="surrogatepass").translate(_SEPARATORS)
     found: list[str] = []
     for piece in pieces.decode(errors="surrogatepass").split():
@@ -77,7 +96,7 @@ class Token:
 class NormalText:
     """A field's text in NFKC form, with the way back to the original's character offsets."""
 
-    __slots__ = ("_at", "_segments", "norm", "original")
+    __slots__ = ("_at", "_segments", "norm", "original", "plain")
 
     def __init__(
         self,
@@ -88,6 +107,7 @@ class NormalText:
     ):
         self.original = original
         self.norm = norm
+        self.plain = plain(norm)  # what words are cut from (see plain())
         # Where the text changed: per segment of the normalised text (starting at ``at``), the
         # original span it came from and whether it is an unchanged stretch.
         self._segments = segments

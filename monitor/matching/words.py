@@ -25,13 +25,14 @@ Starts = tuple[tuple[Pattern, float], ...]  # patterns a word starts, with its s
 
 class Word(NamedTuple):
     """What one raw word can do: continue patterns (slot -> score) and start them (per field
-    and phase, at ``field * PHASES + phase``; ``starts`` is empty when it starts none)."""
+    and phase, at ``field * PHASES + phase``)."""
 
     follows: dict[int, float]
     starts: tuple[Starts, ...]
 
 
-_NOTHING = Word({}, ())  # shared by the many words that do neither
+_NO_STARTS: tuple[Starts, ...] = ((),) * (len(FIELDS) * PHASES)
+_NOTHING = Word({}, _NO_STARTS)  # shared by the many words that do neither
 
 
 class WordCache:
@@ -83,7 +84,7 @@ class WordCache:
         if mask:
             self.masks[raw] = mask
         if not found:
-            self.known[raw] = Word(follows, ()) if follows else _NOTHING
+            self.known[raw] = Word(follows, _NO_STARTS) if follows else _NOTHING
             return
         starts = tuple(
             tuple(
@@ -97,5 +98,5 @@ class WordCache:
             for phase in range(PHASES)
         )
         if not any(starts):  # only in fields or capitalisations its patterns do not accept
-            starts = ()
+            starts = _NO_STARTS
         self.known[raw] = Word(follows, starts) if starts or follows else _NOTHING
