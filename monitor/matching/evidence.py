@@ -19,22 +19,21 @@ from monitor.matching.text import NormalText
 from monitor.matching.words import FIELDS, Word
 from monitor.models import Evidence
 
-_FOLLOWS = attrgetter("follows")
 _STARTS = attrgetter("starts")
 _COLUMNS = [itemgetter(column) for column in range(len(FIELDS) * PHASES)]
 
 
 class FieldWords:
     """One field of the article being matched: its number in ``FIELDS``, its text, its raw words,
-    and per word what the word cache knows: the slots it continues and the patterns it starts."""
+    and per word what the word cache knows (its entry, and the patterns it starts)."""
 
-    __slots__ = ("_offsets", "follows", "number", "raws", "starts", "text")
+    __slots__ = ("_offsets", "entries", "number", "raws", "starts", "text")
 
     def __init__(self, number: int, text: NormalText, raws: list[str], entries: list[Word]):
         self.number = number
         self.text = text
         self.raws = raws
-        self.follows = list(map(_FOLLOWS, entries))
+        self.entries = entries
         self.starts = list(map(_STARTS, entries))
         self._offsets: list[int] = []  # where the first words start, worked out when needed
 

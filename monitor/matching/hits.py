@@ -43,7 +43,7 @@ class Hit(NamedTuple):
         return self.field == other.field and self.first <= other.last and other.first <= self.last
 
 
-Hits = dict[str, list[Hit]]  # group name -> hits, for one match block
+Hits = dict[tuple[int, str], list[Hit]]  # (spec, group name) -> hits, for one article
 _SCORE = attrgetter("score")
 
 
@@ -56,16 +56,24 @@ class Outcome:
 
 
 class _Ref(NamedTuple):
-    """One group of a match block, as evaluation needs it."""
+    """One group of a match block, as evaluation needs it: keys into the hits."""
 
-    name: str
-    near: str | None
+    key: tuple[int, str]
+    near: tuple[int, str] | None
     within: int
-    unless: str | None
+    unless: tuple[int, str] | None
 
 
-def _refs(groups: dict[str, Group]) -> tuple[_Ref, ...]:
-    return tuple(_Ref(name, g.near, g.within, g.unless) for name, g in groups.items())
+def _refs(spec: int, groups: dict[str, Group]) -> tuple[_Ref, ...]:
+    return tuple(
+        _Ref(
+            (spec, name),
+            None if g.near is None else (spec, g.near),
+            g.within,
+            None if g.unless is None else (spec, g.unless),
+        )
+        for name, g in groups.items()
+    )
 
 
 def _bests(hits: Hits, groups: tuple[_Ref, ...]) -> list[Hit]:
@@ -73,7 +81,7 @@ def _bests(hits: Hits, groups: tuple[_Ref, ...]) -> list[Hit]:
     ``near`` can use only its hits near one of that group's hits."""
     bests = []
     for group in groups:
-        found = hits.get(group.name)
+        found = hits.get(group.key)
         if found and group.near is not None:
             anchors = hits.get(group.near, [])
             found = [h for h in found if any(h.near(a, group.within) for a in anchors)]
@@ -83,7 +91,7 @@ def _bests(hits: Hits, groups: tuple[_Ref, ...]) -> list[Hit]:
 
 
 def _vetoed(hits: Hits, group: _Ref) -> bool:
-    found = hits.get(group.name)
+    found = hits.get(group.key)
     if not found:
         return False
     if group.near is None:
@@ -103,22 +111,23 @@ def _vetoed(hits: Hits, group: _Ref) -> bool:
 
 
 class MatchBlock:
-    """A match block compiled for evaluation: its groups as plain tuples."""
+    """A match block compiled for evaluation: its groups as plain tuples, keyed by the number of
+    its event or rule (``spec``) and the group's name, as the hits of an article are."""
 
     __slots__ = ("alternatives", "context", "min_score", "required", "vetoes")
 
-    def __init__(self, spec: MatchSpec):
-        self.vetoes = _refs(spec.none)
-        self.required = _refs(spec.all)
-        self.alternatives = _refs(spec.any)
-        self.context = _refs(spec.context)
-        self.min_score = spec.min_score
+    def __init__(self, spec: int, match: MatchSpec):
+        self.vetoes = _refs(spec, match.none)
+        self.required = _refs(spec, match.all)
+        self.alternatives = _refs(spec, match.any)
+        self.context = _refs(spec, match.context)
+        self.min_score = match.min_score
 
     def possible(self, hits: Hits) -> bool:
         """False when a required group has no hit at all (or no ``any`` group has one)."""
-        if not all(group.name in hits for group in self.required):
+        if not all(group.key in hits for group in self.required):
             return False
-        return not self.alternatives or any(group.name in hits for group in self.alternatives)
+        return not self.alternatives or any(group.key in hits for group in self.alternatives)
 
     def evaluate(self, hits: Hits) -> Outcome | None:
         """The block's outcome on one article's hits, or None when it does not match."""

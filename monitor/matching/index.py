@@ -151,10 +151,16 @@ class WordIndex(Generic[T]):
     def __init__(self, wanted: Iterable[tuple[Slot, T]]):
         self._exact: dict[str, list[T]] = defaultdict(list)
         self._fuzzy: dict[str, list[tuple[int, T]]] = defaultdict(list)
+        # Prefixes by their first PREFIX_HEAD letters; the few shorter ones apart.
         self._heads: dict[str, list[tuple[str, T]]] = defaultdict(list)
+        self._short: list[tuple[str, T]] = []
         for (word, threshold), item in wanted:
             if word.endswith("*"):
-                self._heads[word[:PREFIX_HEAD]].append((word[:-1], item))
+                stem = word[:-1]
+                if len(stem) < PREFIX_HEAD:
+                    self._short.append((stem, item))
+                else:
+                    self._heads[stem[:PREFIX_HEAD]].append((stem, item))
             elif threshold >= 100:
                 self._exact[word].append(item)
             else:
@@ -169,10 +175,12 @@ class WordIndex(Generic[T]):
 
     def lookup(self, word: str) -> list[tuple[T, float]]:
         found = [(item, 100.0) for item in self._exact.get(word, ())]
-        for length in range(min(PREFIX_HEAD, len(word)) + 1):
-            for stem, item in self._heads.get(word[:length], ()):
-                if word.startswith(stem):
-                    found.append((item, 100.0))
+        for stem, item in self._heads.get(word[:PREFIX_HEAD], ()):
+            if word.startswith(stem):
+                found.append((item, 100.0))
+        for stem, item in self._short:
+            if word.startswith(stem):
+                found.append((item, 100.0))
         vocab = self._vocab.get(word[:1])
         if vocab:
             for vocab_word, score, _ in process.extract(

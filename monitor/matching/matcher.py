@@ -42,8 +42,6 @@ from monitor.matching.words import FIELDS, WORD_CACHE_SIZE, WordCache
 from monitor.models import Article
 from monitor.rules import MatchSpec, TrackedEvent, WatchRule
 
-Found = dict[tuple[int, str], list[Hit]]  # (spec, group) -> hits, while collecting
-
 
 @dataclass(frozen=True)
 class _Spec:
@@ -55,14 +53,14 @@ class _Spec:
     regexes: tuple[tuple[re.Pattern[str], str, str, int], ...]  # (regex, group, label, phase)
 
     @classmethod
-    def of(cls, spec: MatchSpec, *, event: bool) -> _Spec:
+    def of(cls, index: int, spec: MatchSpec, *, event: bool) -> _Spec:
         regexes = tuple(
             (re.compile(term.regex, re.IGNORECASE), group, term.term, phase_of(kind, event=event))
             for kind, group, g in spec.groups()
             for term in g.terms
             if term.regex
         )
-        return cls(spec, MatchBlock(spec), frozenset(spec.fields), regexes)
+        return cls(spec, MatchBlock(index, spec), frozenset(spec.fields), regexes)
 
 
 class Matcher:
@@ -81,7 +79,8 @@ class Matcher:
         self.rules = [r for r in rules if r.enabled]
         matches = [e.match for e in self.events.values()] + [r.match for r in self.rules]
         self._specs = [
-            _Spec.of(match, event=index < len(self.events)) for index, match in enumerate(matches)
+            _Spec.of(index, match, event=index < len(self.events))
+            for index, match in enumerate(matches)
         ]
         self._rule_of_spec = {len(self.events) + i: r for i, r in enumerate(self.rules)}
         every: list[Pattern] = []
@@ -111,14 +110,17 @@ class Matcher:
 
     def match(self, article: Article) -> MatchResult:
         when = (article.published or article.fetched).timestamp()
-        open_events = {event for event, start, end in self._windows if start <= when < end}
+        open_events = []
+        for event, start, end in self._windows:
+            if start <= when < end:
+                open_events.append(event)
         if not open_events or not self._gate.may_match(article.title, article.summary, open_events):
-            return MatchResult(article.id)
+            return MatchResult.nothing(article.id)
         day = datetime.fromtimestamp(when, UTC).date()
         fields = self._read(article)
         events = self._events(open_events, day, self._collect(EVENTS, fields))
         if not events:
-            return MatchResult(article.id)
+            return MatchResult.nothing(article.id)
         best = max(events.values(), key=lambda o: o.score)
         return MatchResult(
             article.id,
@@ -147,16 +149,16 @@ class Matcher:
 
     def _collect(
         self, phase: int, fields: dict[str, FieldWords], specs: set[int] | None = None
-    ) -> dict[int, Hits]:
+    ) -> Hits:
         """The hits of one phase's patterns (and regexes), by spec and group; only of ``specs``
         if given. A group that no proximity refers to keeps only its best hit (the first of the
         highest score)."""
-        found: Found = {}
+        found: Hits = {}
         for name, field in fields.items():
             column = field.number * PHASES + phase
             raws = field.raws
             starts = field.starts
-            follows = field.follows
+            entries = field.entries
             length = len(raws)
             for i in field.positions(column):
                 for pattern, score in starts[i][column]:
@@ -169,7 +171,7 @@ class Matcher:
                         if last >= length:
                             continue
                         for j, slot in enumerate(follow, start=i + 1):
-                            later = follows[j].get(slot)
+                            later = entries[j].follows.get(slot)
                             if later is None:
                                 score = 0.0
                                 break
@@ -191,13 +193,10 @@ class Matcher:
                         bucket[0] = Hit(pattern.group, pattern.label, name, i, last, score)
             if self._regex_specs[phase]:
                 self._search(phase, name, field.text, found, specs)
-        by_spec: dict[int, Hits] = {}
-        for (spec, group), hits in found.items():
-            by_spec.setdefault(spec, {})[group] = hits
-        return by_spec
+        return found
 
     def _search(
-        self, phase: int, name: str, text: NormalText, found: Found, specs: set[int] | None
+        self, phase: int, name: str, text: NormalText, found: Hits, specs: set[int] | None
     ) -> None:
         words = list(WORD.finditer(text.norm))
         for index in self._regex_specs[phase]:
@@ -215,13 +214,11 @@ class Matcher:
                 hit = Hit(group, label, name, first, last, 100.0, m.span())
                 found.setdefault((index, group), []).append(hit)
 
-    def _events(
-        self, open_events: set[str], day: date, hits: dict[int, Hits]
-    ) -> dict[str, Outcome]:
+    def _events(self, open_events: list[str], day: date, hits: Hits) -> dict[str, Outcome]:
         events: dict[str, Outcome] = {}
         for index, event in enumerate(self.events.values()):
             if event.id in open_events and _dated(event.match, day):
-                outcome = self._specs[index].block.evaluate(hits.get(index, {}))
+                outcome = self._specs[index].block.evaluate(hits)
                 if outcome:
                     events[event.id] = outcome
         return events
@@ -234,19 +231,19 @@ class Matcher:
         hits = self._collect(REQUIRED, fields)
         candidates = [
             index
-            for index in sorted(hits)
-            if self._specs[index].block.possible(hits[index])
+            for index in sorted({spec for spec, _group in hits})
+            if self._specs[index].block.possible(hits)
             and (rule := self._rule_of_spec[index]).event in events
             and _passes_filters(rule, article)
             and _dated(rule.match, day)
         ]
         if not candidates:
             return ()
-        others = self._collect(OTHERS, fields, set(candidates))
+        hits.update(self._collect(OTHERS, fields, set(candidates)))
         fired = []
         for index in candidates:
             rule = self._rule_of_spec[index]
-            outcome = self._specs[index].block.evaluate({**hits[index], **others.get(index, {})})
+            outcome = self._specs[index].block.evaluate(hits)
             if outcome:
                 score = round(outcome.score, 3)
                 evidence = evidence_of(outcome.evidence, fields)

@@ -29,6 +29,15 @@ class MatchResult:
     event_evidence: Sequence[Evidence] = ()
     hits: tuple[RuleHit, ...] = ()
 
+    @classmethod
+    def nothing(cls, article: str) -> MatchResult:
+        """The result of an article that follows no event: ``MatchResult(article)``, made without
+        the dataclass ``__init__`` (the other fields' defaults are class attributes). Most
+        articles get one, so it is worth the shortcut."""
+        result = cls.__new__(cls)
+        object.__setattr__(result, "article", article)
+        return result
+
     @property
     def categories(self) -> list[str]:
         return sorted({h.category for h in self.hits})

@@ -1,12 +1,13 @@
 """Matching: variants and typos, other languages, near-misses ignored, proximity and vetoes,
 evidence, date windows, filters."""
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from monitor.matching import Matcher, tokenize
+from monitor.matching import Matcher, MatchResult, tokenize
 from monitor.rules import TrackedEvent, WatchRule, load_events_dir, load_rules_dir, parse_rules
 from tests.factories import article_factory
 
@@ -240,3 +241,12 @@ def test_word_cache_starting_afresh_changes_nothing(matcher: Matcher) -> None:
     before = [matcher.match(a).to_dict() for a in articles]
     small = Matcher(matcher.events, matcher.rules, cache_size=3)
     assert [small.match(a).to_dict() for a in articles * 2] == before * 2
+
+
+def test_the_shortcut_for_articles_that_match_nothing_is_a_plain_result() -> None:
+    """MatchResult.nothing(id), which most articles get, equals, hashes and prints like
+    MatchResult(id): every field but the article keeps its class-level default."""
+    plain, quick = MatchResult("a1"), MatchResult.nothing("a1")
+    assert (quick, hash(quick), repr(quick)) == (plain, hash(plain), repr(plain))
+    assert dataclasses.asdict(quick) == dataclasses.asdict(plain)
+    assert quick.to_dict() == plain.to_dict()
