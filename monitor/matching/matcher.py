@@ -20,7 +20,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from itertools import chain
 
 from monitor.matching.evidence import FieldWords, LazyEvidence, evidence_of
 from monitor.matching.gate import Gate, requirements
@@ -38,7 +37,7 @@ from monitor.matching.index import (
 )
 from monitor.matching.results import MatchResult, RuleHit
 from monitor.matching.text import WORD, NormalText, words
-from monitor.matching.words import FIELDS, WORD_CACHE_SIZE, WordCache
+from monitor.matching.words import WORD_CACHE_SIZE, WordCache
 from monitor.models import Article
 from monitor.rules import MatchSpec, TrackedEvent, WatchRule
 
@@ -131,21 +130,16 @@ class Matcher:
         )
 
     def _read(self, article: Article) -> dict[str, FieldWords]:
-        """The article's non-empty fields, normalised and cut into words, all of them learnt."""
-        texts = [
-            (number, NormalText.of(value))
-            for number, value in enumerate((article.title, article.summary))
-            if value
-        ]
-        raws = [words(text.plain) for _number, text in texts]
-        entries = self._words.lookup(list(chain.from_iterable(raws)))
-        fields = {}
-        start = 0
-        for (number, text), field in zip(texts, raws, strict=True):
-            mine = entries[start : start + len(field)]
-            start += len(field)
-            fields[FIELDS[number]] = FieldWords(number, text, field, mine)
-        return fields
+        """The article's title and summary, normalised and cut into words, all of them learnt
+        (an empty field has no words, so nothing matches there)."""
+        title, summary = NormalText.of(article.title), NormalText.of(article.summary)
+        title_words, summary_words = words(title.plain), words(summary.plain)
+        entries = self._words.lookup(title_words + summary_words)
+        cut = len(title_words)
+        return {
+            "title": FieldWords(0, title, title_words, entries[:cut]),
+            "summary": FieldWords(1, summary, summary_words, entries[cut:]),
+        }
 
     def _collect(
         self, phase: int, fields: dict[str, FieldWords], specs: set[int] | None = None
