@@ -7,9 +7,10 @@ An article goes through steps that each let most articles stop early:
    words for every requirement of an open event (a few C-level set operations);
 3. its fields are normalised and cut into words once; the word cache
    (:mod:`~monitor.matching.words`) says which words can start a pattern, and only the events'
-   patterns are tried there;
-4. only when an event matched are the rules' patterns tried at the same words, and only the rules
-   that got a hit in a required group are evaluated (:func:`~monitor.matching.hits.evaluate`).
+   patterns are tried there (phase ``EVENTS``);
+4. only when an event matched are the rules' required groups tried at the same words
+   (``REQUIRED``), and only for the rules that got a hit there their vetoes and context
+   (``OTHERS``) before they are evaluated (:meth:`~monitor.matching.hits.MatchBlock.evaluate`).
 
 Cost grows with the article's words and the hits it gets, not with the number of rules.
 """
@@ -37,7 +38,7 @@ from monitor.matching.index import (
 )
 from monitor.matching.results import MatchResult, RuleHit
 from monitor.matching.text import WORD, NormalText, words
-from monitor.matching.words import WORD_CACHE_SIZE, WordCache
+from monitor.matching.words import WORD_CACHE_SIZE, Word, WordCache
 from monitor.models import Article
 from monitor.rules import MatchSpec, TrackedEvent, WatchRule
 
@@ -46,7 +47,6 @@ from monitor.rules import MatchSpec, TrackedEvent, WatchRule
 class _Spec:
     """One event's or rule's match block, compiled."""
 
-    match: MatchSpec
     block: MatchBlock
     fields: frozenset[str]
     regexes: tuple[tuple[re.Pattern[str], str, str, int], ...]  # (regex, group, label, phase)
@@ -59,7 +59,7 @@ class _Spec:
             for term in g.terms
             if term.regex
         )
-        return cls(spec, MatchBlock(index, spec), frozenset(spec.fields), regexes)
+        return cls(MatchBlock(index, spec), frozenset(spec.fields), regexes)
 
 
 class Matcher:
@@ -150,31 +150,18 @@ class Matcher:
         found: Hits = {}
         for name, field in fields.items():
             column = field.number * PHASES + phase
-            raws = field.raws
-            starts = field.starts
-            entries = field.entries
+            raws, starts, entries = field.raws, field.starts, field.entries
             length = len(raws)
             for i in field.positions(column):
                 for pattern, score in starts[i][column]:
                     if specs is not None and pattern.spec not in specs:
                         continue
-                    last = i
-                    follow = pattern.follow
-                    if follow:  # a phrase: its later words must follow
-                        last = i + len(follow)
+                    last = i + len(pattern.follow)
+                    if last > i:
                         if last >= length:
                             continue
-                        for j, slot in enumerate(follow, start=i + 1):
-                            later = entries[j].follows.get(slot)
-                            if later is None:
-                                score = 0.0
-                                break
-                            if later < score:
-                                score = later
-                        cased = pattern.cased
-                        if not score or (
-                            cased and any(raws[i + j] != cased[j] for j in range(1, len(cased)))
-                        ):
+                        score = _phrase(pattern, score, i, raws, entries)
+                        if not score:
                             continue
                     bucket = found.get(pattern.key)
                     if bucket is None:
@@ -192,7 +179,7 @@ class Matcher:
     def _search(
         self, phase: int, name: str, text: NormalText, found: Hits, specs: set[int] | None
     ) -> None:
-        words = list(WORD.finditer(text.norm))
+        tokens = list(WORD.finditer(text.norm))
         for index in self._regex_specs[phase]:
             spec = self._specs[index]
             if name not in spec.fields or (specs is not None and index not in specs):
@@ -203,8 +190,8 @@ class Matcher:
                 m = regex.search(text.norm)
                 if not m or m.end() == m.start():
                     continue
-                first = sum(1 for w in words if w.end() <= m.start())
-                last = max(first, sum(1 for w in words if w.start() < m.end()) - 1)
+                first = sum(1 for t in tokens if t.end() <= m.start())
+                last = max(first, sum(1 for t in tokens if t.start() < m.end()) - 1)
                 hit = Hit(group, label, name, first, last, 100.0, m.span())
                 found.setdefault((index, group), []).append(hit)
 
@@ -243,6 +230,22 @@ class Matcher:
                 evidence = evidence_of(outcome.evidence, fields)
                 fired.append(RuleHit(rule.id, rule.category, rule.alert_topic, score, evidence))
         return tuple(fired)
+
+
+def _phrase(
+    pattern: Pattern, score: float, first: int, raws: list[str], entries: list[Word]
+) -> float:
+    """The score of a phrase whose first word (of ``score``) stands at ``first``: the least of
+    its words' scores, or 0 when a later word does not follow or the case is not as written."""
+    for j, slot in enumerate(pattern.follow, start=first + 1):
+        later = entries[j].follows.get(slot)
+        if later is None:
+            return 0.0
+        score = min(score, later)
+    cased = pattern.cased
+    if cased and any(raws[first + j] != cased[j] for j in range(1, len(cased))):
+        return 0.0
+    return score
 
 
 def _dated(spec: MatchSpec, day: date) -> bool:

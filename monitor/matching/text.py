@@ -2,9 +2,10 @@
 
 A field's text is normalised once (:class:`NormalText`), keeping the way back to the original's
 character offsets for evidence. Words are runs of letters and digits, joined by apostrophes
-(``WORD``); :func:`fold` strips accents, case, possessives and apostrophes. :func:`chunks` is the
-quick look at an article used before any of that: its UTF-8 bytes, ASCII lowered and cut at ASCII
-separators, in C.
+(``WORD``); :func:`words` cuts them mostly in C, from the text with its typographic marks made
+ASCII (:func:`plain`); :func:`fold` strips accents, case, possessives and apostrophes.
+:func:`chunks` is the quick look at an article used before any of that: its UTF-8 bytes, ASCII
+lowered and cut at ASCII separators, in C.
 """
 
 from __future__ import annotations
