@@ -173,6 +173,26 @@ def test_nothing_else_alerts(demo_run: DemoRun, category: str) -> None:
     assert false_alarms == []
 
 
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_each_story_reports_one_development_and_updates_at_most_once(
+    demo_run: DemoRun, category: str
+) -> None:
+    """Stories never mix developments: every alert of a story (its `new` and its `update`) is a
+    report of the same labelled development, and a story raises one `new` and at most one
+    `update`."""
+    development = {i.title: i.development or i.title for i in demo_run.timeline.items}
+    by_story: dict[str, list[Alert]] = defaultdict(list)
+    for alert in demo_run.alerts:
+        if alert.data.category == category:
+            by_story[alert.data.story].append(alert)
+    assert by_story
+    for story, alerts in by_story.items():
+        reported = {development[a.data.headline] for a in alerts}
+        kinds = sorted(a.data.kind for a in alerts)
+        assert len(reported) == 1, f"{story} mixes {reported}"
+        assert kinds in (["new"], ["new", "update"]), f"{story}: {kinds}"
+
+
 def test_alerts_are_cloudevents_with_evidence_and_timestamps(demo_run: DemoRun) -> None:
     """Every alert is a CloudEvents 1.0 envelope carrying why it matched and when."""
     assert demo_run.alerts
