@@ -174,7 +174,8 @@ def test_nothing_else_alerts(demo_run: DemoRun, category: str) -> None:
 
 
 def test_copies_alert_once_and_a_story_updates_at_most_once(demo_run: DemoRun) -> None:
-    """A headline several outlets carry raises one `new` alert, not one per outlet; a story raises
+    """A headline several outlets carry raises at most one `new` alert (none when an earlier
+    rewrite of it opened the story), not one per outlet; a story raises
     one `new` and at most one `update`. (How well stories match the labelled developments depends
     on arrival order; bench/stories.py measures it.)"""
     outlets = Counter((c, i.title) for i in demo_run.timeline.items for c in i.labels)
@@ -183,7 +184,7 @@ def test_copies_alert_once_and_a_story_updates_at_most_once(demo_run: DemoRun) -
         (a.data.category, a.data.headline) for a in demo_run.alerts if a.data.kind == "new"
     )
     assert copied
-    assert {key: news[key] for key in copied} == dict.fromkeys(copied, 1)
+    assert all(news[key] <= 1 for key in copied), {key: news[key] for key in copied}
     by_story: dict[str, list[str]] = defaultdict(list)
     for alert in demo_run.alerts:
         by_story[alert.data.story].append(alert.data.kind)
