@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from monitor.catalog import load_matcher
-from monitor.demo import item_link, load_timeline
-from monitor.models import Article, Source
+from monitor.demo import item_articles, load_timeline
+from monitor.models import Article
 from monitor.pipeline import match_article, place_match
 from monitor.settings import load_settings
 from monitor.stories import StoryIndex
@@ -70,17 +70,7 @@ def play(timeline_path: Path) -> dict[str, Grouping]:
     matcher = load_matcher(load_settings())
     groupings = {c: Grouping() for c in CATEGORIES}
     labelled: list[tuple[Article, str, frozenset[str]]] = []
-    for number, item in enumerate(timeline.items, start=1):
-        outlet = timeline.outlet(item.outlet)
-        article = Article(
-            id=f"demo-{number:03d}",
-            title=item.title,
-            summary=item.summary,
-            link=item_link(timeline, item),
-            source=Source(url=outlet.site, name=outlet.name),
-            language=outlet.language,
-            published=item.published,
-        )
+    for article, item in zip(item_articles(timeline), timeline.items, strict=True):
         development = item.development or f"(unlabelled) {item.title}"
         labelled.append((article, development, frozenset(item.labels)))
         for category in CATEGORIES:
