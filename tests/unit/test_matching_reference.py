@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.demo import load_timeline
+from monitor.demo import item_articles, load_timeline
 from monitor.matching import Matcher
 from monitor.models import Article, Source
 from monitor.rules import (
@@ -130,23 +130,7 @@ FEATURE_MATCHERS = (
 FEATURE_REFERENCE = ReferenceMatcher(FEATURE_EVENTS, [*SHIPPED, *FEATURE_RULES])
 
 
-def _timeline() -> list[Article]:
-    loaded = load_timeline(CONFIG / "demo" / "timeline.yaml")
-    return [
-        Article(
-            id=f"demo-{number}",
-            title=item.title,
-            summary=item.summary,
-            link=f"https://demo.example/{number}",
-            source=Source(url=loaded.outlet(item.outlet).site, name=item.outlet),
-            language=loaded.outlet(item.outlet).language,
-            published=item.published,
-        )
-        for number, item in enumerate(loaded.items)
-    ]
-
-
-TIMELINE = _timeline()
+TIMELINE = item_articles(load_timeline(CONFIG / "demo" / "timeline.yaml"))
 
 
 @pytest.mark.parametrize(
