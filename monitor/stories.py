@@ -75,10 +75,6 @@ _FUNCTION_WORDS = (
 STOPWORDS = frozenset(word for words in _FUNCTION_WORDS for word in words.split())
 
 
-def significant_words(title: str) -> frozenset[str]:
-    return frozenset(t.word for t in tokenize(title) if t.word not in STOPWORDS and len(t.word) > 2)
-
-
 @lru_cache(maxsize=32)
 def _actor_names(actors: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[tuple[str, ...], str]:
     """Folded name (one or two words) -> actor id."""
