@@ -49,6 +49,7 @@ PROFILE_TERMS = 120  # the most a story's profile keeps (its strongest features)
 CORROBORATED = 3
 COPY_RATIO = 90  # rapidfuzz ratio of folded headlines at which a report is a copy of another
 KEEP_HEADLINES = 12  # independent headlines kept per story for copy detection
+ABBREVIATION = 3  # an actor name this short in capitals ("US", "EU") counts only in capitals
 
 _NUMBER = re.compile(r"^(\d+)")
 _NUMBER_WORDS = {
@@ -76,15 +77,21 @@ STOPWORDS = frozenset(word for words in _FUNCTION_WORDS for word in words.split(
 
 
 @lru_cache(maxsize=32)
-def _actor_names(actors: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[tuple[str, ...], str]:
-    """Folded name (one or two words) -> actor id."""
+def _actor_names(
+    actors: tuple[tuple[str, tuple[str, ...]], ...],
+) -> tuple[dict[tuple[str, ...], str], frozenset[str]]:
+    """Folded name (one or two words) -> actor id; and the folded abbreviations ("US", "EU")
+    that name an actor only where the text writes them in capitals ("told us" is no country)."""
     names: dict[tuple[str, ...], str] = {}
+    capitals: set[str] = set()
     for actor, spellings in actors:
         for spelling in spellings:
             words = tuple(t.word for t in tokenize(spelling))
             if words:
                 names.setdefault(words, actor)
-    return names
+            if len(words) == 1 and spelling.isupper() and len(spelling) <= ABBREVIATION:
+                capitals.add(words[0])
+    return names, frozenset(capitals)
 
 
 def actor_key(actors: Mapping[str, Sequence[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -112,11 +119,12 @@ def profile(
     ``concepts`` are the names of the watch rule's groups that matched (``ceasefire``, ``halt``);
     ``actors`` the tracked event's actor ids with the names that stand for each.
     """
-    names = _actor_names(actor_key(actors or {}))
+    names, capitals = _actor_names(actor_key(actors or {}))
     features: dict[str, float] = {}
     subject: str | None = None
     for text, weight in ((title, 1.0), (summary, SUMMARY_WEIGHT)):
-        words = [t.word for t in tokenize(text)]
+        tokens = tokenize(text)
+        words = [t.word for t in tokens]
         skip = False
         for i, word in enumerate(words):
             if skip:
@@ -127,6 +135,10 @@ def profile(
                 skip = True
             else:
                 actor = names.get((word,))
+                if actor is not None and word in capitals:
+                    token = tokens[i]
+                    if not text[token.start : token.end].isupper():
+                        actor = None
             if actor is not None:
                 key = "$" + actor
                 features[key] = features.get(key, 0.0) + weight
