@@ -8,10 +8,11 @@ single-pass clustering in the manner of first-story detection (topic detection a
   its summary): word stems, numbers, the actors it names (mapped to one id per side through the
   tracked event's ``actors``, so "Kremlin", "Moscow" and "Putin" are one actor) and the watch
   rule's concept groups that fired (so "truce", "Waffenruhe" and "trêve" are one concept);
-* the headline's first actor is its *subject*;
+* the headline's *subject* is the actor it quotes ("..., Kyiv says": a reporting verb within two
+  words after the name) or else its first actor;
 * the article joins the open story of its category whose profile is most similar (cosine, with
   each feature weighted by how few of the category's recent stories carry it), the similarity
-  doubled when the subjects agree and decaying with the hours since the story's latest report;
+  tripled when the subjects agree and decaying with the hours since the story's latest report;
   below ``JOIN`` it starts a new story.
 
 The first article of a story emits a ``new`` alert. The story emits one ``update`` when
@@ -41,7 +42,7 @@ from monitor.matching import tokenize
 WINDOW = timedelta(hours=48)  # a story takes new reports this long after its latest one
 DECAY_HOURS = 6.0  # similarity falls by e for every DECAY_HOURS since the story's latest report
 JOIN = 0.25  # the similarity at which an article joins a story
-SAME_SUBJECT = 2.0  # similarity multiplier when the story and the article have the same subject
+SAME_SUBJECT = 3.0  # similarity multiplier when the story and the article have the same subject
 CONTEXT = timedelta(days=30)  # stories are remembered (for feature weights) this long, then dropped
 SUMMARY_WEIGHT = 0.5
 STEM = 6  # words are compared by their first STEM letters: "sanctions" ~ "sanctioned"
@@ -73,6 +74,15 @@ _FUNCTION_WORDS = (
     "le la les du de et un une pour sur dans au aux est sans qui que pas par ses son contre",
     "el los las del por con se en y una lo al",
 )
+# Reporting verbs: "..., Kyiv says" is Kyiv's account, whoever else the headline names first.
+SPEECH_VERBS = frozenset(
+    t.word
+    for t in tokenize(
+        "says said say claims claimed tells told insists alleges accuses sagt sagte erklärt dit"
+        " affirme déclare accuse"
+    )
+)
+SPEECH_REACH = 2  # an actor speaks if a reporting verb follows within this many words
 STOPWORDS = frozenset(word for words in _FUNCTION_WORDS for word in words.split())
 
 
@@ -122,6 +132,7 @@ def profile(
     names, capitals = _actor_names(actor_key(actors or {}))
     features: dict[str, float] = {}
     subject: str | None = None
+    speaker: str | None = None
     for text, weight in ((title, 1.0), (summary, SUMMARY_WEIGHT)):
         tokens = tokenize(text)
         words = [t.word for t in tokens]
@@ -142,8 +153,10 @@ def profile(
             if actor is not None:
                 key = "$" + actor
                 features[key] = features.get(key, 0.0) + weight
-                if subject is None and weight == 1.0:
-                    subject = actor
+                if weight == 1.0:
+                    subject = subject or actor
+                    if speaker is None and _attributes(words, i + (2 if skip else 1)):
+                        speaker = actor
                 continue
             word = _NUMBER_WORDS.get(word, word)
             number = _NUMBER.match(word)
@@ -156,7 +169,12 @@ def profile(
             features[key] = features.get(key, 0.0) + weight
     for concept in concepts:
         features["@" + concept] = 1.0
-    return Profile(features, subject)
+    return Profile(features, speaker or subject)
+
+
+def _attributes(words: Sequence[str], after: int) -> bool:
+    """Whether the words from ``after`` say the actor just before them is speaking ("Kyiv says")."""
+    return any(w in SPEECH_VERBS for w in words[after : after + SPEECH_REACH])
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,16 @@ def test_profile_maps_names_to_actors_and_the_first_is_the_subject() -> None:
     assert seen.features["#30"] == 1.0 and "the" not in seen.features
 
 
+def test_the_quoted_actor_is_the_subject() -> None:
+    """ "..., Kyiv says" is Kyiv's account even when the headline names Russia first; a
+    two-word name can speak too; without a reporting verb the first actor leads."""
+    quoted = profile("Russia hits energy sites hours after truce, Kyiv says", actors=ACTORS)
+    two_words = profile("Putin is stalling on the truce, White House says", actors=ACTORS)
+    plain = profile("Russia hits energy sites hours after truce in Kyiv", actors=ACTORS)
+    assert quoted.subject == "ukraine" and two_words.subject == "united-states"
+    assert plain.subject == "russia"
+
+
 def test_an_abbreviation_names_an_actor_only_in_capitals() -> None:
     """ "US" is the United States; the pronoun "us" (or "Us" in a title-case headline) is not."""
     pronoun = profile("Zelensky: Russia keeps attacking us despite truce talk", actors=ACTORS)
