@@ -23,6 +23,7 @@ from typing import Any
 import faust
 
 from agents.config import faust_options
+from agents.consumer import adjust_consumer
 from monitor.embedded import Endpoints
 from monitor.kafka import ARTICLES_TOPIC, DEADLETTER_TOPIC, MATCHES_TOPIC
 from monitor.models import Alert, Article, MatchRecord, RecordError
@@ -53,6 +54,7 @@ def create_app(
     app = faust.App(settings.app_id, **faust_options(settings, endpoints))
     if endpoints.embedded:
         _let_followers_sync_first(app)
+    adjust_consumer(app, embedded=endpoints.embedded)  # fetch wait; no records lost on resume
     status = StatusStore.from_url(endpoints.redis)
     tally = Tally()
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
