@@ -121,11 +121,6 @@ def create_app(
 
     @app.agent(articles, name="match_articles")
     async def match_articles(stream: Any) -> None:
-        # One event at a time. Batches (``take_events``) plus a 20 ms consumer fetch wait were
-        # faster in bench/pipeline.py, but with them tests/integration/test_exactly_once.py
-        # failed intermittently (not every match became visible after a SIGKILL and restart);
-        # the fetch wait alone still failed, per-event without it passed 3 of 3. Both stay out
-        # until the cause is understood.
         last_expiry = 0.0
         async for event in stream.events():
             now = time.time()

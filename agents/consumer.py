@@ -8,28 +8,30 @@ only after the full wait, even if data arrives meanwhile, so each stage of the p
 to 1.5 s of latency there. :func:`shorten_fetch_wait` sets the worker consumer's wait.
 
 Resuming the streams. After a rebalance Faust reads the tables' changelogs with the consumer flow
-running, then ``Recovery.on_recovery_completed`` (``_resume_streams`` for an app without tables):
-
-1. resumes the stream partitions (Faust's own pause: the partitions join the set it fetches);
-2. awaits ``perform_seek`` (a round trip to the broker for the committed offsets);
-3. resumes flow control, which **empties every stream's queue**, and resumes the consumer flow.
-
-Records of the stream partitions fetched during step 2 go into the stream queues and are emptied
-out in step 3, never processed, while the consumer's position has moved past them. Faust then
-acks the records after them: a hole one record wide at the committed offset is committed over
-(its head-of-queue check lets ``min(acked) - committed == 1`` through), a wider one stops that
-partition's commits for good. With Faust's 1.5 s fetch wait the embedded broker rarely delivered
-anything inside that window; with a 20 ms wait it did in about half of the SIGKILL-and-restart
-runs of tests/integration/test_exactly_once.py, which then missed matches. The same race exists on
-real Kafka whenever records arrive within the seek's round trip (faust-streaming issue #596).
-:func:`resume_streams_after_seek` defers step 1 to the moment of step 3, so the queues are emptied
-before any record of those partitions can enter them: nothing runs between the two.
+running, then ``Recovery.on_recovery_completed`` (``_resume_streams`` for an app without tables)
+resumes the stream partitions (its own pause: they rejoin the set it asks aiokafka for), awaits
+``perform_seek`` (committed offsets, a round trip to the broker) and resumes flow control, which
+**empties every stream's queue**, then the consumer flow. Records fetched and handed to a stream
+during the seek were emptied out unprocessed while the consumer's position had moved past them;
+Faust then acked the records after them, and committed straight over a hole one record wide at
+the committed offset (its check lets ``min(acked) - committed == 1`` through) or never committed
+that partition again. That was the intermittent failure of tests/integration/test_exactly_once.py
+with a 20 ms fetch wait: the 1.5 s wait had made it rare on the embedded broker, where a fetch
+finding no data is answered only after the full wait; real Kafka answers as data arrives, so it
+loses records the same way (faust-streaming issue #596). Faust also drops records it had fetched
+for a partition it has just paused (it pauses by narrowing a set that a fetch in flight reads,
+and an empty set means every partition to aiokafka), counting on that seek to fetch them again;
+for a partition with no committed offset the seek does nothing, so they were lost on a first
+start too. :func:`resume_streams_after_seek` stops the consumer flow and flow control for the
+whole step, so nothing is fetched into Faust or handed to a stream until Faust resumes both after
+its seek, and rewinds partitions with nothing committed to the beginning (``earliest``).
+tests/integration/test_consumer_resume.py widens the window to a second and checks every record.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import faust
@@ -60,49 +62,45 @@ def shorten_fetch_wait(app: faust.App, wait_ms: int = FETCH_WAIT_MS) -> None:
 
 
 def resume_streams_after_seek(app: faust.App) -> None:
-    """Make the app's table recovery resume stream partitions only when it empties the queues,
-    from their committed offsets or, with none committed, from the beginning."""
+    """Make the app's table recovery hand stream records over only from the seeked positions:
+    the committed offsets or, with none committed, the beginning."""
     recovery = app.tables.recovery
     for name in RESUMING_METHODS:
-        setattr(recovery, name, _deferring_resumes(app, getattr(recovery, name)))
+        setattr(recovery, name, _stopping_flow_until_seeked(app, getattr(recovery, name)))
 
 
-def _deferring_resumes(
+def _stopping_flow_until_seeked(
     app: faust.App, method: Callable[..., Awaitable[None]]
 ) -> Callable[..., Awaitable[None]]:
     async def resume_after_seek(*args: Any, **kwargs: Any) -> None:
         consumer, flow = app.consumer, app.flow_control
-        deferred: list[Any] = []
         seek = consumer.perform_seek
-
-        def defer(tps: Iterable[Any]) -> None:
-            deferred.extend(tps)
 
         async def seek_then_rewind() -> None:
             await seek()
             # With nothing committed Faust's seek leaves a partition where the consumer is, past
-            # any records Faust discarded before; the reset policy says where to start instead.
-            fresh = [tp for tp in deferred if not consumer._committed_offset.get(tp)]
+            # any records it discarded; the reset policy says where to start instead.
+            changelogs = app.tables.changelog_topics
+            fresh = [
+                tp
+                for tp in consumer.assignment()
+                if tp.topic not in changelogs and not consumer._committed_offset.get(tp)
+            ]
             if fresh and app.conf.consumer_auto_offset_reset == "earliest":
                 # offset 0, or (retention) the log's start, where the broker resets it
                 await consumer.seek_wait(dict.fromkeys(fresh, 0))
 
-        def resume_partitions_and_flow() -> None:
-            # one synchronous step: the stream partitions join the fetch set as the queues empty
-            type(consumer).resume_partitions(consumer, deferred)
-            deferred.clear()
-            type(flow).resume(flow)
-
-        with (
-            _overriding(consumer, "resume_partitions", defer),
-            _overriding(consumer, "perform_seek", seek_then_rewind),
-            _overriding(flow, "resume", resume_partitions_and_flow),
-        ):
+        # Faust resumes both after its seek (flow control first, emptying the queues); until
+        # then nothing is fetched into Faust or handed to a stream.
+        consumer.stop_flow()
+        flow.suspend()
+        with _overriding(consumer, "perform_seek", seek_then_rewind):
             try:
                 await method(*args, **kwargs)
-            finally:
-                if deferred:  # the seek failed: resume as Faust would have, rather than stall
-                    type(consumer).resume_partitions(consumer, deferred)
+            except BaseException:
+                flow.resume()  # as Faust left them before the call
+                consumer.resume_flow()
+                raise
 
     return resume_after_seek
 
