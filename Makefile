@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test install lint bench eval clean help
+.PHONY: run test install lint bench eval stories clean help
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -40,6 +40,9 @@ lint: $(STAMP)  ## ruff and mypy
 
 eval: $(STAMP)  ## precision, recall, F1 and mistakes on the dev set and the demo timeline
 	$(BIN)/python bench/eval.py
+
+stories: $(STAMP)  ## story grouping against the demo's labelled developments: one `new` alert each?
+	$(BIN)/python bench/stories.py --list
 
 bench: $(STAMP)  ## articles per second of the matcher: shipped rules, 1,000 rules, a naive loop
 	$(BIN)/python bench/matcher.py

@@ -31,6 +31,7 @@ from monitor.pipeline import ExpiryIndex, Tally, dead_letter, match_article, sto
 from monitor.rulebook import RuleBook
 from monitor.settings import Settings
 from monitor.status import StatusStore
+from monitor.stories import Story, StoryIndex
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 1.0
@@ -70,7 +71,17 @@ def create_app(
             seen_times.add(event.message.partition, event.key, time.time())
 
     seen = app.Table(DEDUPE_TABLE, default=None, on_changelog_event=on_seen_changelog)
-    stories = app.Table(STORIES_TABLE, default=list)
+    # Stories: story id -> story, per partition like monitor.matches (a category's stories live in
+    # its partition). The worker places articles with an in-memory index of them, rebuilt from
+    # the table after every rebalance (so it holds exactly what the changelog recovered).
+    stories = app.Table(STORIES_TABLE, default=None)
+    index = StoryIndex()
+    index_stale = [True]
+
+    @app.on_partitions_assigned.connect  # type: ignore[untyped-decorator]
+    async def _stories_moved(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        index_stale[0] = True
+
     alert_topics: dict[str, Any] = {}
     pending_alerts: list[Alert] = []
 
@@ -146,13 +157,22 @@ def create_app(
             except RecordError as exc:
                 await to_dead_letter(event, str(exc))
                 continue
+            if index_stale[0]:
+                index.clear()
+                for value in stories.values():
+                    if isinstance(value, dict) and "id" in value:  # not an older layout's list
+                        index.load(Story.from_dict(value))
+                index_stale[0] = False
+                log.info("stories.indexed stories=%d", len(index))
             try:
-                stored, alert = story_step(stories[record.category], record)
+                placement, alert = story_step(index, record)
             except Exception as exc:  # a bug on one record must not stop the stream
                 log.exception("story.failed article=%s", record.article.id)
                 await to_dead_letter(event, f"story step failed: {type(exc).__name__}: {exc}")
                 continue
-            stories[record.category] = stored
+            stories[placement.story.id] = placement.story.to_dict()
+            for story_id in placement.expired:  # older than the stories' context: forgotten
+                stories.pop(story_id, None)
             if alert is None:
                 continue
             topic = alert_topics.get(record.topic)

@@ -7,6 +7,10 @@ corpus (``config/demo/timeline.yaml``, labels per item). For each set it prints 
 row per label (``event``, ``ceasefire``, ``sanctions``) and then every false positive and false
 negative with the evidence that fired (or the text that did not), so rule authors can see why.
 Fix rules by improving their vocabulary or the rule language, never by naming an item.
+
+Each set is also matched by the plain reference matcher of the tests
+(``tests/reference_matcher.py``: no index, no cache, no gate); the fast matcher must give the
+same result (events, scores, rules, evidence) on every article, or the exit status is 1.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from monitor.models import Article, Source
 from monitor.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.reference_matcher import ReferenceMatcher, comparable  # noqa: E402  (needs ROOT)
+
 DEFAULT_DEVSET = ROOT.parent / "shared" / "data" / "devset.jsonl"
 DEFAULT_TIMELINE = ROOT / "config" / "demo" / "timeline.yaml"
 LABELS = ("event", "ceasefire", "sanctions")
@@ -127,14 +134,25 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--no-errors", action="store_true", help="the tables only")
     args = parser.parse_args(list(argv) if argv is not None else None)
     matcher = load_matcher(load_settings())
+    reference = ReferenceMatcher(matcher.events, matcher.rules)
     sets = [("demo timeline (our own writing)", timeline(args.timeline))]
     if args.devset.exists():
         sets.insert(0, ("dev set (real headlines, hand-labelled)", devset(args.devset)))
     else:
         print(f"(dev set not found at {args.devset}; evaluating the demo timeline only)\n")
+    disagreements = 0
     for name, items in sets:
         print("\n".join(report(name, items, matcher, not args.no_errors)))
-    return 0
+        differ = [
+            item.article.id
+            for item in items
+            if comparable(matcher.match(item.article)) != comparable(reference.match(item.article))
+        ]
+        agree = len(items) - len(differ)
+        print(f"fast matcher = reference matcher on {agree}/{len(items)} articles")
+        print(f"  they differ on: {', '.join(differ)}\n" if differ else "")
+        disagreements += len(differ)
+    return 1 if disagreements else 0
 
 
 if __name__ == "__main__":

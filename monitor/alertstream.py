@@ -29,6 +29,7 @@ from aiohttp import web
 
 from monitor.rulesapi import add_rule_api
 from monitor.settings import Settings
+from monitor.sse import SharedReader, start_event_stream
 from monitor.status import RECENT_ALERTS, StatusStore
 
 log = logging.getLogger(__name__)
@@ -48,30 +49,25 @@ class StreamEvent:
         return f"id: {self.id}\nevent: alert\ndata: {self.data}\n\n".encode()
 
 
-class AlertFeed:
+class AlertFeed(SharedReader):
     """One reader of the recent alerts in Redis for every open stream, while any is open."""
 
     def __init__(
         self, store: StatusStore, *, poll: float = POLL_SECONDS, size: int = RECENT_ALERTS
     ):
-        self.store, self.poll, self.size = store, poll, size
+        super().__init__(poll, "alert stream reader")
+        self.store, self.size = store, size
         self._events: deque[StreamEvent] = deque(maxlen=size)
         self._seq_of: dict[str, int] = {}
         self._seq = 0
         self._reads = 0
-        self._changed = asyncio.Condition()
-        self._listeners = 0
-        self._closing = False
-        self._task: asyncio.Task[None] | None = None
 
     async def listen(
         self, last_id: str | None = None, *, keepalive: float = KEEPALIVE_SECONDS
     ) -> AsyncGenerator[StreamEvent | None, None]:
         """Alerts after ``last_id`` (or from now on), as they arrive; None after ``keepalive``
         seconds without one."""
-        self._listeners += 1
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="alert stream reader")
+        self._attach()
         try:
             async with self._changed:
                 reads = self._reads
@@ -93,7 +89,7 @@ class AlertFeed:
                 for event in fresh:
                     yield event
         finally:
-            self._listeners -= 1
+            self._detach()
 
     def _beyond(self, position: int) -> bool:
         return self._seq > position or self._closing
@@ -106,19 +102,17 @@ class AlertFeed:
             return found
         return self._events[0].seq - 1 if self._events else self._seq
 
-    async def _run(self) -> None:
-        while self._listeners and not self._closing:
-            try:
-                alerts = await self.store.recent_alerts(self.size)
-            except Exception as exc:  # Redis down: streams stay open and catch up when it is back
-                log.warning("alertstream.read_failed error=%s", exc)
-                alerts = []
-            async with self._changed:
-                for alert in reversed(alerts):  # oldest first
-                    self._add(alert)
-                self._reads += 1
-                self._changed.notify_all()
-            await asyncio.sleep(self.poll)
+    async def _read(self) -> None:
+        try:
+            alerts = await self.store.recent_alerts(self.size)
+        except Exception as exc:  # Redis down: streams stay open and catch up when it is back
+            log.warning("alertstream.read_failed error=%s", exc)
+            alerts = []
+        async with self._changed:
+            for alert in reversed(alerts):  # oldest first
+                self._add(alert)
+            self._reads += 1
+            self._changed.notify_all()
 
     def _add(self, alert: dict[str, object]) -> None:
         alert_id = alert.get("id")
@@ -139,15 +133,6 @@ class AlertFeed:
         )
         self._seq_of[alert_id] = self._seq
 
-    async def close(self) -> None:
-        self._closing = True
-        async with self._changed:
-            self._changed.notify_all()
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
 
 _FEED_KEY = web.AppKey("alert_feed", AlertFeed)
 _KEEPALIVE_KEY = web.AppKey("alert_stream_keepalive", float)
@@ -156,15 +141,7 @@ _KEEPALIVE_KEY = web.AppKey("alert_stream_keepalive", float)
 async def _stream(request: web.Request) -> web.StreamResponse:
     last_id = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
     categories = set(request.query.getall("category", []))
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-store",
-            "X-Accel-Buffering": "no",
-        }
-    )
-    await response.prepare(request)
-    await response.write(b"retry: 2000\n\n")
+    response = await start_event_stream(request)
     feed = request.app[_FEED_KEY]
     keepalive = request.app[_KEEPALIVE_KEY]
     try:

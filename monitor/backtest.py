@@ -13,7 +13,8 @@ from monitor.errors import MonitorError
 from monitor.kafka import ARTICLES_TOPIC, read_to_end
 from monitor.matching import Matcher
 from monitor.models import Article, Evidence, RecordError
-from monitor.stories import Story, assign
+from monitor.pipeline import match_article, place_match
+from monitor.stories import StoryIndex
 
 SAMPLES = 5
 EMBEDDED_RETENTION_NOTE = (
@@ -60,31 +61,22 @@ def replay(
     stories exactly as the worker does. Pure."""
     now = now or datetime.now(UTC)
     report = BacktestReport(window=window, scanned=len(articles))
-    stories: dict[str, list[Story]] = defaultdict(list)
+    stories = StoryIndex()
     for article in sorted(articles, key=lambda a: a.fetched):
         if article.fetched < now - window:
             continue
         report.in_window += 1
-        result = matcher.match(article)
-        for hit in result.hits:
-            rule = report.rules[hit.rule]
+        for record in match_article(matcher, article, now):
+            rule = report.rules[record.rule]
             rule.matches += 1
-            report.matched_ids[hit.rule].add(article.id)
+            report.matched_ids[record.rule].add(article.id)
             day = (article.published or article.fetched).strftime("%Y-%m-%d")
             rule.per_day[day] += 1
             if len(rule.samples) < SAMPLES:
-                rule.samples.append((article, [*hit.evidence, *result.event_evidence]))
-            outcome = assign(
-                stories[hit.category],
-                category=hit.category,
-                article_id=article.id,
-                title=article.title,
-                source=article.source.name,
-                published=article.published or article.fetched,
-            )
-            stories[hit.category] = outcome.stories
-            if outcome.kind:
-                rule.alerts[outcome.kind] += 1
+                rule.samples.append((article, record.evidence))
+            kind = place_match(stories, record).kind
+            if kind:
+                rule.alerts[kind] += 1
     return report
 
 

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from monitor.errors import ConfigError
 from monitor.feeds import FeedConfig
+from monitor.models import Article, Source
 from monitor.web import bound_port
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,26 @@ def item_link(timeline: Timeline, item: DemoItem) -> str:
         return item.link
     site = timeline.outlet(item.outlet).site.rstrip("/")
     return f"{site}/{item.published:%Y/%m/%d}/{_slug(item.title)}"
+
+
+def item_articles(timeline: Timeline) -> list[Article]:
+    """The timeline's items as the pollers would publish them (ids ``demo-001``...), for offline
+    tools that measure matching and grouping against the labels."""
+    articles = []
+    for number, item in enumerate(timeline.items, start=1):
+        outlet = timeline.outlet(item.outlet)
+        articles.append(
+            Article(
+                id=f"demo-{number:03d}",
+                title=item.title,
+                summary=item.summary,
+                link=item_link(timeline, item),
+                source=Source(url=outlet.site, name=outlet.name),
+                language=outlet.language,
+                published=item.published,
+            )
+        )
+    return articles
 
 
 class VirtualClock:

@@ -116,6 +116,9 @@ class MatchRecord(_Record):
     evidence: list[Evidence]
     matched: datetime
     article: Article
+    # The article as story grouping sees it (monitor/stories.py), computed by the match stage.
+    features: dict[str, float] = Field(default_factory=dict)
+    subject: str | None = None
 
 
 class DeadLetter(_Record):

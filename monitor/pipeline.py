@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from monitor.alerts import build_alert
 from monitor.matching import Matcher, RuleHit
 from monitor.models import Alert, Article, DeadLetter, MatchRecord
-from monitor.stories import Story, assign
+from monitor.stories import Placement, Profile, StoryIndex, profile
 
 
 def dead_letter(
@@ -28,56 +28,71 @@ def dead_letter(
 def match_article(
     matcher: Matcher, article: Article, now: datetime | None = None
 ) -> list[MatchRecord]:
-    """One record per rule that fired, for the story stage."""
+    """One record per rule that fired, with the article's story profile, for the story stage."""
     now = now or datetime.now(UTC)
     result = matcher.match(article)
     if not result.hits:
         return []
     event = result.events[0]
-    return [
-        MatchRecord(
-            event=event,
-            rule=h.rule,
-            category=h.category,
-            topic=h.topic,
-            score=h.score,
-            evidence=[*h.evidence, *result.event_evidence],
-            matched=now,
-            article=article,
+    tracked = matcher.events.get(event)
+    records = []
+    for h in result.hits:
+        seen = profile(
+            article.title,
+            article.summary,
+            concepts={e.group for e in h.evidence},
+            actors=tracked.actors if tracked is not None else None,
         )
-        for h in result.hits
-    ]
+        records.append(
+            MatchRecord(
+                event=event,
+                rule=h.rule,
+                category=h.category,
+                topic=h.topic,
+                score=h.score,
+                evidence=[*h.evidence, *result.event_evidence],
+                matched=now,
+                article=article,
+                features=seen.features,
+                subject=seen.subject,
+            )
+        )
+    return records
 
 
-def story_step(
-    stored: list[dict[str, object]], record: MatchRecord, now: datetime | None = None
-) -> tuple[list[dict[str, object]], Alert | None]:
-    """Place a match into its category's stories; return the new stored list and the alert due."""
+def place_match(index: StoryIndex, record: MatchRecord) -> Placement:
+    """Put a match into its category's stories (the index is updated in place)."""
     article = record.article
-    stories = [Story.from_dict(d) for d in stored]
-    outcome = assign(
-        stories,
+    return index.place(
         category=record.category,
         article_id=article.id,
         title=article.title,
         source=article.source.name,
         published=article.published or article.fetched,
+        article=Profile(record.features, record.subject),
     )
+
+
+def story_step(
+    index: StoryIndex, record: MatchRecord, now: datetime | None = None
+) -> tuple[Placement, Alert | None]:
+    """Place a match into its category's stories; return where it went and the alert due."""
+    placement = place_match(index, record)
     alert = None
-    if outcome.kind is not None:
+    if placement.kind is not None:
         hit = RuleHit(
             record.rule, record.category, record.topic, record.score, tuple(record.evidence)
         )
         alert = build_alert(
             event=record.event,
-            article=article,
+            article=record.article,
             hit=hit,
-            story=outcome.story,
-            kind=outcome.kind,
+            story=placement.story,
+            kind=placement.kind,
             matched=record.matched,
             now=now,
         )
-    return [s.to_dict() for s in outcome.stories], alert
+    return placement, alert
 
 
 @dataclass

@@ -35,6 +35,10 @@ A term is a string (a word or phrase; ``*`` at the end of a word matches any end
 word may have to count as a variant; words shorter than five letters must match exactly unless
 ``fuzzy`` says otherwise. ``regex`` is searched (case-insensitively) in addition to the term.
 
+An event may also name its ``actors``: an id per side with the names that stand for it
+(``russia: [Russia, Moscow, Kremlin, Putin]``). Matching ignores them; story grouping
+(monitor/stories.py) uses them so that "Kremlin" and "Moscow" are the same actor.
+
 Files are read with :func:`load_rules` / :func:`load_event`; data that is already parsed (a rule
 sent as JSON over Kafka, say) goes through :func:`parse_rules` / :func:`parse_event`, which
 refuse it with the same precise errors.
@@ -46,10 +50,18 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from monitor.errors import ConfigError
 
@@ -184,6 +196,13 @@ class TrackedEvent(_Strict):
     date: dt.date
     window_days: int = Field(365, gt=0, description="follow-ups are looked for this long after")
     match: MatchSpec
+    actors: dict[
+        Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$")],
+        Annotated[list[Annotated[str, StringConstraints(min_length=1)]], Field(min_length=1)],
+    ] = Field(
+        default_factory=dict,
+        description="who is who, for story grouping: actor id -> the names that stand for it",
+    )
 
 
 class WatchRule(_Strict):

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from monitor.dashboard import STALE_AFTER, BrokerProbe, collect_status
 from monitor.metrics import render_metrics
+from monitor.sse import SharedReader, start_event_stream
 from monitor.status import StatusStore
 
 log = logging.getLogger(__name__)
@@ -49,26 +50,20 @@ def _static(name: str) -> bytes:
     return resources.files("monitor").joinpath("static", name).read_bytes()
 
 
-class Broadcaster:
+class Broadcaster(SharedReader):
     """Produces the latest status once per tick while anyone listens, and hands it to all."""
 
     def __init__(self, produce: Callable[[], Awaitable[str]], tick: float = TICK_SECONDS):
+        super().__init__(tick, "status broadcaster")
         self._produce = produce
-        self.tick = tick
         self._latest = ""
         self._version = 0
-        self._changed = asyncio.Condition()
-        self._listeners = 0
-        self._closing = False
-        self._task: asyncio.Task[None] | None = None
 
     async def listen(
         self, keepalive: float = KEEPALIVE_SECONDS
     ) -> AsyncGenerator[str | None, None]:
         """Each new status as it is produced; None after ``keepalive`` seconds without one."""
-        self._listeners += 1
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="status broadcaster")
+        self._attach()
         seen = 0
         try:
             while not self._closing:
@@ -84,31 +79,20 @@ class Broadcaster:
                     seen, latest = self._version, self._latest
                 yield latest if fresh else None
         finally:
-            self._listeners -= 1
+            self._detach()
 
     def _ready(self, seen: int) -> bool:
         return self._version != seen or self._closing
 
-    async def _run(self) -> None:
-        while self._listeners and not self._closing:
-            try:
-                data = await self._produce()
-            except Exception:  # a bug in one tick must not end the page's updates
-                log.exception("web.status_failed")
-            else:
-                async with self._changed:
-                    self._latest, self._version = data, self._version + 1
-                    self._changed.notify_all()
-            await asyncio.sleep(self.tick)
-
-    async def close(self) -> None:
-        self._closing = True
+    async def _read(self) -> None:
+        try:
+            data = await self._produce()
+        except Exception:  # a bug in one tick must not end the page's updates
+            log.exception("web.status_failed")
+            return
         async with self._changed:
+            self._latest, self._version = data, self._version + 1
             self._changed.notify_all()
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
 
 _FEED_KEY = web.AppKey("broadcaster", Broadcaster)
@@ -143,15 +127,7 @@ async def _api_status(request: web.Request) -> web.Response:
 
 
 async def _events(request: web.Request) -> web.StreamResponse:
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-store",
-            "X-Accel-Buffering": "no",
-        }
-    )
-    await response.prepare(request)
-    await response.write(b"retry: 2000\n\n")
+    response = await start_event_stream(request)
     try:
         async with contextlib.aclosing(request.app[_FEED_KEY].listen()) as updates:
             async for data in updates:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from monitor.kafka import ARTICLES_TOPIC, MATCHES_TOPIC, read_to_end
 from monitor.models import Alert, Article, MatchRecord, Source
 from monitor.pipeline import story_step
 from monitor.settings import load_settings
+from monitor.stories import StoryIndex
 from tests.integration.test_rules_live import Stack, produce, wait_for
 
 CATEGORIES = ("ceasefire", "sanctions")
@@ -57,11 +58,11 @@ def read_values(bootstrap: str, topic: str) -> list[bytes]:
 
 def replayed_alert_ids(bootstrap: str) -> set[str]:
     """The alert ids the committed matches lead to, replayed in their order."""
-    stored: dict[str, list[dict[str, object]]] = defaultdict(list)
+    index = StoryIndex()
     ids = set()
     for raw in read_values(bootstrap, MATCHES_TOPIC):  # per partition in offset order
         record = MatchRecord.from_bytes(raw)
-        stored[record.category], alert = story_step(stored[record.category], record)
+        _, alert = story_step(index, record)
         if alert is not None:
             ids.add(alert.id)
     return ids

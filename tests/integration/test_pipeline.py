@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -171,6 +171,24 @@ def test_nothing_else_alerts(demo_run: DemoRun, category: str) -> None:
         if a.data.category == category and a.data.headline in wrong
     ]
     assert false_alarms == []
+
+
+def test_copies_alert_once_and_a_story_updates_at_most_once(demo_run: DemoRun) -> None:
+    """A headline several outlets carry raises at most one `new` alert (none when an earlier
+    rewrite of it opened the story), not one per outlet; a story raises
+    one `new` and at most one `update`. (How well stories match the labelled developments depends
+    on arrival order; bench/stories.py measures it.)"""
+    outlets = Counter((c, i.title) for i in demo_run.timeline.items for c in i.labels)
+    copied = {key for key, n in outlets.items() if n > 1 and key[0] in CATEGORIES}
+    news = Counter(
+        (a.data.category, a.data.headline) for a in demo_run.alerts if a.data.kind == "new"
+    )
+    assert copied
+    assert all(news[key] <= 1 for key in copied), {key: news[key] for key in copied}
+    by_story: dict[str, list[str]] = defaultdict(list)
+    for alert in demo_run.alerts:
+        by_story[alert.data.story].append(alert.data.kind)
+    assert all(sorted(k) in (["new"], ["new", "update"]) for k in by_story.values()), by_story
 
 
 def test_alerts_are_cloudevents_with_evidence_and_timestamps(demo_run: DemoRun) -> None:

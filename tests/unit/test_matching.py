@@ -1,13 +1,13 @@
 """Matching: variants and typos, other languages, near-misses ignored, proximity and vetoes,
 evidence, date windows, filters."""
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from monitor import matching
-from monitor.matching import Matcher, tokenize
+from monitor.matching import Matcher, MatchResult, tokenize
 from monitor.rules import TrackedEvent, WatchRule, load_events_dir, load_rules_dir, parse_rules
 from tests.factories import article_factory
 
@@ -230,12 +230,23 @@ def test_cost_does_not_grow_with_rules_that_cannot_match() -> None:
     )
 
 
-def test_word_cache_starting_afresh_changes_nothing(
-    matcher: Matcher, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """When the cache of known words fills up and starts afresh, results stay the same."""
-    titles = ["Kremlin rejects ceasefire", "EU adopts sanctions on Russia", "Gaza truce holds"]
-    before = [matcher.match(article_factory(t)).to_dict() for t in titles]
-    monkeypatch.setattr(matching, "WORD_CACHE_SIZE", 3)
-    small = Matcher(matcher.events, matcher.rules)
-    assert [small.match(article_factory(t)).to_dict() for t in titles] == before
+def test_word_cache_starting_afresh_changes_nothing(matcher: Matcher) -> None:
+    """When the cache of known words (and byte chunks) fills up and starts afresh, even in the
+    middle of an article, results stay the same."""
+    articles = [
+        article_factory("Kremlin rejects ceasefire", "Putin spoke to Trump about the Black Sea."),
+        article_factory("EU adopts sanctions on Russia", "Zelensky welcomes the package."),
+        article_factory("Gaza truce holds", "Israel and Hamas agree a pause."),
+    ]
+    before = [matcher.match(a).to_dict() for a in articles]
+    small = Matcher(matcher.events, matcher.rules, cache_size=3)
+    assert [small.match(a).to_dict() for a in articles * 2] == before * 2
+
+
+def test_the_shortcut_for_articles_that_match_nothing_is_a_plain_result() -> None:
+    """MatchResult.nothing(id), which most articles get, equals, hashes and prints like
+    MatchResult(id): every field but the article keeps its class-level default."""
+    plain, quick = MatchResult("a1"), MatchResult.nothing("a1")
+    assert (quick, hash(quick), repr(quick)) == (plain, hash(plain), repr(plain))
+    assert dataclasses.asdict(quick) == dataclasses.asdict(plain)
+    assert quick.to_dict() == plain.to_dict()

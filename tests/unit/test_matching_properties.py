@@ -6,6 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.matching import Matcher, tokenize
+from monitor.matching.text import WORD, NormalText, plain, words
 from monitor.models import Article
 from monitor.rules import load_events_dir, load_rules_dir
 from tests.factories import article_factory
@@ -54,10 +55,14 @@ def _evidence(article: Article) -> list[tuple[str, str, int | None, int | None]]
     return [(e.field, e.text, e.start, e.end) for e in evidence]
 
 
+ANY_TEXT = st.text(st.characters(exclude_categories=[]))  # lone surrogates too (JSON allows them)
+
+
 @PROPERTIES
-@given(title=st.text(), summary=st.text())
+@given(title=ANY_TEXT | TEXT, summary=ANY_TEXT | TEXT)
 def test_arbitrary_unicode_never_crashes(title: str, summary: str) -> None:
-    """Any Unicode in title and summary gives a result, never an exception."""
+    """Any Unicode in title and summary, even lone surrogates, gives a result, never an
+    exception."""
     _evidence(article_factory(title, summary))
 
 
@@ -82,3 +87,14 @@ def test_token_spans_lie_in_the_original_text_in_order(text: str) -> None:
         assert start <= token.start < token.end <= len(text)
         assert token.word
         start = token.start
+
+
+@PROPERTIES
+@given(text=st.one_of(st.text(), ANY_TEXT, TEXT))
+def test_fast_word_cutting_finds_the_regex_words(text: str) -> None:
+    """The matcher's C-level word cutting finds exactly the words of the regex (lone surrogates
+    included), in the text with its typographic marks made ASCII, which keeps every character
+    where it was."""
+    norm = NormalText.of(text).norm
+    assert len(plain(norm)) == len(norm)
+    assert words(plain(norm)) == [w.replace("’", "'") for w in WORD.findall(norm)]

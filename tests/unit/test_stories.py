@@ -1,79 +1,137 @@
-"""Story grouping: copies and rewrites join a story; corroboration triggers one update."""
+"""Story grouping: reports of one development form one story; copies are not corroboration."""
+
+from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from monitor.stories import CORROBORATED, assign
+from monitor.stories import CONTEXT, CORROBORATED, Placement, Story, StoryIndex, profile
 
-T0 = datetime(2025, 3, 25, 12, tzinfo=UTC)
+T0 = datetime(2025, 3, 18, 18, tzinfo=UTC)
+ACTORS = {
+    "russia": ["Russia", "Moscow", "Kremlin", "Putin"],
+    "ukraine": ["Ukraine", "Kyiv", "Kiev", "Zelensky"],
+    "united-states": ["US", "Washington", "White House", "Trump"],
+}
 
 
-def test_rewrites_join_the_first_story_and_only_the_first_alerts() -> None:
-    """A reworded headline within the window joins; it does not alert again."""
-    first = assign(
-        [],
+def place(
+    index: StoryIndex,
+    title: str,
+    *,
+    source: str,
+    at: timedelta = timedelta(0),
+    concepts: tuple[str, ...] = ("ceasefire",),
+    article_id: str | None = None,
+) -> Placement:
+    return index.place(
         category="ceasefire",
-        article_id="a",
-        title="US announces Black Sea truce deal with Russia",
-        source="Wire",
-        published=T0,
+        article_id=article_id or f"{source}:{title}",
+        title=title,
+        source=source,
+        published=T0 + at,
+        article=profile(title, concepts=concepts, actors=ACTORS),
     )
-    assert first.kind == "new"
-    second = assign(
-        first.stories,
-        category="ceasefire",
-        article_id="b",
-        title="Black Sea truce deal announced by US and Russia",
-        source="Ledger",
-        published=T0 + timedelta(hours=1),
+
+
+def test_profile_maps_names_to_actors_and_the_first_is_the_subject() -> None:
+    """ "Kremlin" and "Putin" are one actor; two-word names count once; the first actor leads."""
+    seen = profile("Kremlin: Putin agrees 30-day truce with the White House", actors=ACTORS)
+    assert seen.subject == "russia"
+    assert seen.features["$russia"] == 2.0 and seen.features["$united-states"] == 1.0
+    assert seen.features["#30"] == 1.0 and "the" not in seen.features
+
+
+def test_rewrites_of_one_development_join_its_story_and_only_the_first_alerts() -> None:
+    """A reworded report of the same act, hours later, joins; it raises no second `new`."""
+    index = StoryIndex()
+    first = place(
+        index, "Putin agrees to 30-day halt on strikes on energy infrastructure", source="A"
     )
-    assert second.kind is None
-    assert second.story.id == first.story.id
-    assert second.story.sources == ("Wire", "Ledger")
-
-
-def test_corroboration_by_independent_sources_emits_one_update() -> None:
-    """The third independent source triggers an update; a fourth does not."""
-    stories, kinds = [], []
-    for n, source in enumerate(["A", "B", "B", "C", "D"]):
-        out = assign(
-            stories,
-            category="sanctions",
-            article_id=str(n),
-            title="EU adopts 16th sanctions package against Russia",
-            source=source,
-            published=T0 + timedelta(minutes=n),
-        )
-        stories = out.stories
-        kinds.append(out.kind)
-    assert kinds == ["new", None, None, "update", None]
-    assert len(stories) == 1 and len(stories[0].sources) == CORROBORATED + 1
-
-
-def test_different_developments_and_old_stories_start_new_stories() -> None:
-    """Unrelated headlines, or the same one outside the window, are new stories."""
-    a = assign(
-        [],
-        category="ceasefire",
-        article_id="a",
-        title="Putin agrees to halt energy strikes",
-        source="A",
-        published=T0,
-    )
-    b = assign(
-        a.stories,
-        category="ceasefire",
-        article_id="b",
-        title="Easter truce announced by Kremlin",
+    second = place(
+        index,
+        "Kremlin: Putin orders military to stop hitting energy sites for 30 days",
         source="B",
-        published=T0,
+        at=timedelta(minutes=30),
     )
-    c = assign(
-        b.stories,
-        category="ceasefire",
-        article_id="c",
-        title="Putin agrees to halt energy strikes",
+    assert first.kind == "new" and second.kind is None
+    assert second.story.id == first.story.id and second.story.sources == ("A", "B")
+
+
+BACKGROUND = [  # earlier stories of the category: what "common" means to the feature weights
+    "Putin backs ceasefire idea in principle but lists conditions",
+    "Kyiv demands full ceasefire before talks on territory",
+    "Putin says Russia open to truce talks with Ukraine",
+    "Zelensky urges Putin to accept a ceasefire",
+]
+
+
+def test_a_report_led_by_another_actor_needs_twice_the_overlap_to_join() -> None:
+    """The subject (first actor named) of a headline matters: the same words led by Kyiv instead
+    of the Kremlin score half as similar to the Kremlin's story."""
+    index = StoryIndex()
+    for n, title in enumerate(BACKGROUND):
+        place(index, title, source=f"S{n}", at=-timedelta(days=n + 3))
+    putin = place(index, "Putin declares Easter truce until Sunday midnight", source="A")
+    at = T0 + timedelta(hours=1)
+    same = profile("Kremlin declares Easter truce until Sunday midnight", actors=ACTORS)
+    other = profile("Kyiv declares Easter truce until Sunday midnight", actors=ACTORS)
+    assert (same.subject, other.subject) == ("russia", "ukraine")
+    ratio = index.similarity(putin.story, same, at) / index.similarity(putin.story, other, at)
+    assert ratio > 1.9
+
+
+def test_the_same_act_reported_after_the_window_is_a_new_story() -> None:
+    """A report ten days after a story's latest one starts a new story with its own alert."""
+    index = StoryIndex()
+    first = place(index, "Putin declares Easter truce in Ukraine until Sunday", source="A")
+    again = place(
+        index,
+        "Putin declares Easter truce in Ukraine until Sunday",
         source="C",
-        published=T0 + timedelta(days=10),
+        at=timedelta(days=10),
     )
-    assert (a.kind, b.kind, c.kind) == ("new", "new", "new")
-    assert len({a.story.id, b.story.id, c.story.id}) == 3
+    assert (first.kind, again.kind) == ("new", "new") and first.story.id != again.story.id
+
+
+def test_corroboration_counts_independent_outlets_not_copies() -> None:
+    """Wire copies add sources but not corroboration; the third independent outlet raises one
+    update and a fourth raises none."""
+    index = StoryIndex()
+    title = "Putin agrees to 30-day halt on strikes on energy infrastructure"
+    kinds = [place(index, title, source="Wire").kind]
+    kinds += [place(index, title, source=s, at=timedelta(minutes=5)).kind for s in ("C1", "C2")]
+    rewrites = [
+        ("Kremlin: Putin orders halt to strikes on energy sites for 30 days", "B"),
+        ("Putin backs 30-day pause in energy strikes after call", "C"),
+        ("Putin agrees 30-day moratorium on energy infrastructure strikes", "D"),
+    ]
+    kinds += [place(index, t, source=s, at=timedelta(minutes=20)).kind for t, s in rewrites]
+    story = index.stories("ceasefire")
+    assert kinds == ["new", None, None, None, "update", None]
+    assert len(story) == 1 and story[0].independent == CORROBORATED + 1
+    assert len(story[0].sources) == 6
+
+
+def test_stories_older_than_the_context_are_forgotten_and_reported() -> None:
+    """A story whose latest report is older than CONTEXT leaves the index; its id is returned so
+    the worker can delete it from its table."""
+    index = StoryIndex()
+    old = place(index, "Putin declares Easter truce", source="A")
+    later = place(index, "Zelensky proposes air and sea truce", source="B", at=CONTEXT * 2)
+    assert later.expired == (old.story.id,)
+    assert [s.id for s in index.stories("ceasefire")] == [later.story.id]
+
+
+def test_an_index_rebuilt_from_stored_stories_places_articles_the_same_way() -> None:
+    """Recovery: loading the stored dicts into a fresh index gives the same placements as the
+    index that never stopped."""
+    live = StoryIndex()
+    place(live, "Putin agrees to 30-day halt on strikes on energy infrastructure", source="A")
+    place(live, "Zelensky proposes air and sea truce", source="B", at=timedelta(hours=1))
+    rebuilt = StoryIndex()
+    for story in live.stories("ceasefire"):
+        rebuilt.load(Story.from_dict(story.to_dict()))
+    title = "Kremlin: Putin orders military to stop hitting energy sites for 30 days"
+    a = place(live, title, source="C", at=timedelta(hours=2))
+    b = place(rebuilt, title, source="C", at=timedelta(hours=2))
+    assert (a.story, a.kind, a.similarity) == (b.story, b.kind, b.similarity)
