@@ -58,5 +58,6 @@ def faust_options(settings: Settings, endpoints: Endpoints) -> dict[str, Any]:
         # a killed worker's partitions move to the others after this many seconds
         "broker_session_timeout": settings.stream.session_timeout,
         "broker_heartbeat_interval": min(3.0, settings.stream.session_timeout / 5),
-        "producer_linger_ms": 5,
+        # matches, alerts and changelog writes are a few per hundred articles: send them at once
+        "producer_linger_ms": 1,
     }
