@@ -1,7 +1,7 @@
 """Pipeline throughput, latency, CPU and memory on the embedded broker (issue 9).
 
     python bench/pipeline.py [--articles 60000] [--rate 1000] [--seconds 20]
-                             [--memory 100000,300000] [--guarantee exactly_once]
+                             [--memory 100000,1000000] [--guarantee exactly_once]
 
 Articles are synthetic but realistic: the demo timeline's items (headline plus summary, about
 a third of them matched by the shipped rules; each also moved by SHIFTS days, so reprints start
