@@ -38,16 +38,17 @@ from typing import Protocol, TypeVar
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from redis.exceptions import RedisError
 
 from monitor import __version__
-from monitor.errors import ConfigError, ServiceError
+from monitor.errors import ConfigError
 from monitor.kafka import (
     ALERT_TOPIC_PREFIX,
     ALL_ALERTS_PATTERN,
     DEADLETTER_TOPIC,
     start_producer,
+    started,
 )
 from monitor.models import DeadLetter, RecordError
 from monitor.notify import AppriseSender
@@ -282,12 +283,7 @@ class Deliverer:
             max_poll_interval_ms=int((self._claim_ttl + 60) * 1000),
         )
         consumer.subscribe(pattern=ALL_ALERTS_PATTERN)
-        try:
-            await consumer.start()
-        except (KafkaConnectionError, KafkaError, OSError) as exc:
-            await consumer.stop()
-            raise ServiceError(f"cannot reach Kafka at {self.bootstrap}: {exc}") from exc
-        return consumer
+        return await started(consumer, self.bootstrap)
 
     async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaConnectionError, KafkaError
@@ -25,6 +26,20 @@ def alert_topic(category: str) -> str:
     return f"{ALERT_TOPIC_PREFIX}{category}"
 
 
+Client = TypeVar("Client", AIOKafkaProducer, AIOKafkaConsumer)
+
+
+async def started(client: Client, bootstrap: str) -> Client:
+    """Start a producer or consumer; if the broker does not answer, release it and raise
+    ServiceError naming the broker."""
+    try:
+        await client.start()
+    except (KafkaConnectionError, KafkaError, OSError) as exc:
+        await client.stop()
+        raise ServiceError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    return client
+
+
 async def start_producer(
     bootstrap: str, *, linger_ms: int = 5, idempotent: bool = False
 ) -> AIOKafkaProducer:
@@ -37,12 +52,7 @@ async def start_producer(
         linger_ms=linger_ms,
         request_timeout_ms=15000,
     )
-    try:
-        await producer.start()
-    except (KafkaConnectionError, KafkaError, OSError) as exc:
-        await producer.stop()
-        raise ServiceError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
-    return producer
+    return await started(producer, bootstrap)
 
 
 async def start_consumer(
@@ -66,12 +76,7 @@ async def start_consumer(
     )
     if pattern:
         consumer.subscribe(pattern=pattern)
-    try:
-        await consumer.start()
-    except (KafkaConnectionError, KafkaError, OSError) as exc:
-        await consumer.stop()
-        raise ServiceError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
-    return consumer
+    return await started(consumer, bootstrap)
 
 
 async def send_all(

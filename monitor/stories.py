@@ -8,10 +8,11 @@ single-pass clustering in the manner of first-story detection (topic detection a
   its summary): word stems, numbers, the actors it names (mapped to one id per side through the
   tracked event's ``actors``, so "Kremlin", "Moscow" and "Putin" are one actor) and the watch
   rule's concept groups that fired (so "truce", "Waffenruhe" and "trêve" are one concept);
-* the headline's first actor is its *subject*;
+* the headline's *subject* is the actor it quotes ("..., Kyiv says": a reporting verb within two
+  words after the name) or else its first actor;
 * the article joins the open story of its category whose profile is most similar (cosine, with
   each feature weighted by how few of the category's recent stories carry it), the similarity
-  doubled when the subjects agree and decaying with the hours since the story's latest report;
+  tripled when the subjects agree and decaying with the hours since the story's latest report;
   below ``JOIN`` it starts a new story.
 
 The first article of a story emits a ``new`` alert. The story emits one ``update`` when
@@ -41,7 +42,7 @@ from monitor.matching import tokenize
 WINDOW = timedelta(hours=48)  # a story takes new reports this long after its latest one
 DECAY_HOURS = 6.0  # similarity falls by e for every DECAY_HOURS since the story's latest report
 JOIN = 0.25  # the similarity at which an article joins a story
-SAME_SUBJECT = 2.0  # similarity multiplier when the story and the article have the same subject
+SAME_SUBJECT = 3.0  # similarity multiplier when the story and the article have the same subject
 CONTEXT = timedelta(days=30)  # stories are remembered (for feature weights) this long, then dropped
 SUMMARY_WEIGHT = 0.5
 STEM = 6  # words are compared by their first STEM letters: "sanctions" ~ "sanctioned"
@@ -49,6 +50,7 @@ PROFILE_TERMS = 120  # the most a story's profile keeps (its strongest features)
 CORROBORATED = 3
 COPY_RATIO = 90  # rapidfuzz ratio of folded headlines at which a report is a copy of another
 KEEP_HEADLINES = 12  # independent headlines kept per story for copy detection
+ABBREVIATION = 3  # an actor name this short in capitals ("US", "EU") counts only in capitals
 
 _NUMBER = re.compile(r"^(\d+)")
 _NUMBER_WORDS = {
@@ -72,19 +74,34 @@ _FUNCTION_WORDS = (
     "le la les du de et un une pour sur dans au aux est sans qui que pas par ses son contre",
     "el los las del por con se en y una lo al",
 )
+# Reporting verbs: "..., Kyiv says" is Kyiv's account, whoever else the headline names first.
+SPEECH_VERBS = frozenset(
+    t.word
+    for t in tokenize(
+        "says said say claims claimed tells told insists alleges accuses sagt sagte erklärt dit"
+        " affirme déclare accuse"
+    )
+)
+SPEECH_REACH = 2  # an actor speaks if a reporting verb follows within this many words
 STOPWORDS = frozenset(word for words in _FUNCTION_WORDS for word in words.split())
 
 
 @lru_cache(maxsize=32)
-def _actor_names(actors: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[tuple[str, ...], str]:
-    """Folded name (one or two words) -> actor id."""
+def _actor_names(
+    actors: tuple[tuple[str, tuple[str, ...]], ...],
+) -> tuple[dict[tuple[str, ...], str], frozenset[str]]:
+    """Folded name (one or two words) -> actor id; and the folded abbreviations ("US", "EU")
+    that name an actor only where the text writes them in capitals ("told us" is no country)."""
     names: dict[tuple[str, ...], str] = {}
+    capitals: set[str] = set()
     for actor, spellings in actors:
         for spelling in spellings:
             words = tuple(t.word for t in tokenize(spelling))
             if words:
                 names.setdefault(words, actor)
-    return names
+            if len(words) == 1 and spelling.isupper() and len(spelling) <= ABBREVIATION:
+                capitals.add(words[0])
+    return names, frozenset(capitals)
 
 
 def actor_key(actors: Mapping[str, Sequence[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -112,11 +129,13 @@ def profile(
     ``concepts`` are the names of the watch rule's groups that matched (``ceasefire``, ``halt``);
     ``actors`` the tracked event's actor ids with the names that stand for each.
     """
-    names = _actor_names(actor_key(actors or {}))
+    names, capitals = _actor_names(actor_key(actors or {}))
     features: dict[str, float] = {}
     subject: str | None = None
+    speaker: str | None = None
     for text, weight in ((title, 1.0), (summary, SUMMARY_WEIGHT)):
-        words = [t.word for t in tokenize(text)]
+        tokens = tokenize(text)
+        words = [t.word for t in tokens]
         skip = False
         for i, word in enumerate(words):
             if skip:
@@ -127,11 +146,17 @@ def profile(
                 skip = True
             else:
                 actor = names.get((word,))
+                if actor is not None and word in capitals:
+                    token = tokens[i]
+                    if not text[token.start : token.end].isupper():
+                        actor = None
             if actor is not None:
                 key = "$" + actor
                 features[key] = features.get(key, 0.0) + weight
-                if subject is None and weight == 1.0:
-                    subject = actor
+                if weight == 1.0:
+                    subject = subject or actor
+                    if speaker is None and _attributes(words, i + (2 if skip else 1)):
+                        speaker = actor
                 continue
             word = _NUMBER_WORDS.get(word, word)
             number = _NUMBER.match(word)
@@ -144,7 +169,12 @@ def profile(
             features[key] = features.get(key, 0.0) + weight
     for concept in concepts:
         features["@" + concept] = 1.0
-    return Profile(features, subject)
+    return Profile(features, speaker or subject)
+
+
+def _attributes(words: Sequence[str], after: int) -> bool:
+    """Whether the words from ``after`` say the actor just before them is speaking ("Kyiv says")."""
+    return any(w in SPEECH_VERBS for w in words[after : after + SPEECH_REACH])
 
 
 @dataclass(frozen=True)

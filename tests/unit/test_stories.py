@@ -41,6 +41,26 @@ def test_profile_maps_names_to_actors_and_the_first_is_the_subject() -> None:
     assert seen.features["#30"] == 1.0 and "the" not in seen.features
 
 
+def test_the_quoted_actor_is_the_subject() -> None:
+    """ "..., Kyiv says" is Kyiv's account even when the headline names Russia first; a
+    two-word name can speak too; without a reporting verb the first actor leads."""
+    quoted = profile("Russia hits energy sites hours after truce, Kyiv says", actors=ACTORS)
+    two_words = profile("Putin is stalling on the truce, White House says", actors=ACTORS)
+    plain = profile("Russia hits energy sites hours after truce in Kyiv", actors=ACTORS)
+    assert quoted.subject == "ukraine" and two_words.subject == "united-states"
+    assert plain.subject == "russia"
+
+
+def test_an_abbreviation_names_an_actor_only_in_capitals() -> None:
+    """ "US" is the United States; the pronoun "us" (or "Us" in a title-case headline) is not."""
+    pronoun = profile("Zelensky: Russia keeps attacking us despite truce talk", actors=ACTORS)
+    title_case = profile("Putin Tells Us Truce Must Wait", actors=ACTORS)
+    country = profile("US and Ukraine agree truce terms", actors=ACTORS)
+    assert "$united-states" not in pronoun.features and pronoun.subject == "ukraine"
+    assert "$united-states" not in title_case.features
+    assert country.subject == "united-states" and country.features["$united-states"] == 1.0
+
+
 def test_rewrites_of_one_development_join_its_story_and_only_the_first_alerts() -> None:
     """A reworded report of the same act, hours later, joins; it raises no second `new`."""
     index = StoryIndex()
