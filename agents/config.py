@@ -7,11 +7,19 @@
 - Co-partitioning: the dedupe table is keyed like ``monitor.articles`` and the story table like
   ``monitor.matches``; a table's changelog must have as many partitions as its source topic or
   Faust refuses to start (PartitionsMismatch). One partition count for all of them keeps that true.
-- Processing guarantee (``MONITOR_STREAM__GUARANTEE``): ``exactly_once`` (the default) makes Faust
-  write table changes, sends and offsets in one Kafka transaction per partition, which the alert
-  stage relies on for "never twice, never lost" across crashes and rebalances; consumers of the
-  alert topics read with ``isolation.level=read_committed``. ``at_least_once`` commits offsets
-  after processing, so a crash replays records (alert ids stay idempotency keys).
+- Processing guarantee (``MONITOR_STREAM__GUARANTEE``) is passed to Faust as
+  ``processing_guarantee``, but Faust only uses transactions when its own ``faust.Worker`` runs
+  the app (``app.in_worker``); agents/runner.py starts the app itself, so with either value the
+  worker consumes ``read_uncommitted``, sends without transactions and commits offsets after the
+  producer flushed (at least once). What holds after a crash or a rebalance is that replayed
+  records change nothing: a matched version is in the dedupe table (its changelog flushed before
+  the offset), story state comes back from its changelog, and alert ids are idempotency keys
+  (tests/integration/test_exactly_once.py checks that no alert id repeats or goes missing across a
+  SIGKILL). Turning Faust's transactions on would not help as things are: on the embedded broker
+  (librdkafka's mock) records of open transactions are visible to ``read_committed`` readers and
+  every commit or abort marker is written with CRC 0, which aiokafka and librdkafka consumers
+  reject ("Invalid CRC"); and Faust puts each send in the transaction of its destination
+  partition, so a match keyed by category would not commit with the article offset it came from.
 - Table store (``MONITOR_STREAM__STORE``): ``memory://`` rebuilds each table from its compacted
   changelog when a worker gets a partition (start-up time grows with the number of keys);
   ``rocksdb://`` keeps tables on disk under ``MONITOR_DATA_DIR/faust`` so a restarted worker reads
@@ -50,5 +58,6 @@ def faust_options(settings: Settings, endpoints: Endpoints) -> dict[str, Any]:
         # a killed worker's partitions move to the others after this many seconds
         "broker_session_timeout": settings.stream.session_timeout,
         "broker_heartbeat_interval": min(3.0, settings.stream.session_timeout / 5),
-        "producer_linger_ms": 5,
+        # matches, alerts and changelog writes are a few per hundred articles: send them at once
+        "producer_linger_ms": 1,
     }

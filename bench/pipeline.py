@@ -1,7 +1,7 @@
 """Pipeline throughput, latency, CPU and memory on the embedded broker (issue 9).
 
     python bench/pipeline.py [--articles 60000] [--rate 1000] [--seconds 20]
-                             [--memory 100000,300000] [--guarantee exactly_once]
+                             [--memory 100000,1000000] [--guarantee exactly_once]
 
 Articles are synthetic but realistic: the demo timeline's items (headline plus summary, about
 a third of them matched by the shipped rules; each also moved by SHIFTS days, so reprints start
@@ -13,8 +13,8 @@ Every article's ``fetched`` is the moment it is produced, so latencies are produ
 Each phase gets a fresh embedded broker (in this process) and an empty Redis; workers are their own
 processes (``multiprocessing`` spawn), so their CPU time and peak memory (``VmHWM``) are theirs.
 
-1. bare: a Faust agent on the same broker and options that only counts raw ``monitor.articles``
-   events, one at a time (the framework's floor);
+1. bare: a Faust agent on the same broker, options and consumer (``agents.consumer``) that only
+   counts raw ``monitor.articles`` events, one at a time (the framework's floor);
 2. pipeline, one worker: the real app (``agents.app.create_app``: dedupe, match, matches topic,
    stories, alert topics, Redis status) on the same articles;
 3. pipeline, two workers (one consumer group, two processes);
@@ -180,6 +180,7 @@ async def _worker(
 
     from agents.app import _let_followers_sync_first, create_app
     from agents.config import faust_options
+    from agents.consumer import adjust_consumer
     from monitor.embedded import Endpoints
     from monitor.kafka import ARTICLES_TOPIC
     from monitor.models import Article
@@ -200,6 +201,7 @@ async def _worker(
     if kind == "bare":
         app = faust.App(settings.app_id + "-bare", **faust_options(settings, endpoints))
         _let_followers_sync_first(app)
+        adjust_consumer(app, embedded=True)  # the worker's consumer: same fetch wait
         topic = app.topic(ARTICLES_TOPIC, key_serializer="raw", value_serializer="raw")
 
         @app.agent(topic, name="passthrough")
@@ -499,17 +501,50 @@ def row(r: PhaseResult) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--articles", type=int, default=60_000)
-    parser.add_argument("--rate", type=float, default=1000.0, help="offered rate, latency phase")
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of latency phase")
-    parser.add_argument("--memory", default="", help="article counts for the memory phase")
-    parser.add_argument("--phases", default="bare,one,two,latency,memory")
-    parser.add_argument("--guarantee", default="exactly_once")
-    parser.add_argument("--relevant", type=float, default=0.05)
-    parser.add_argument("--duplicates", type=float, default=0.02)
-    parser.add_argument("--devset", type=Path, default=DEFAULT_DEVSET)
-    parser.add_argument("--timeline", type=Path, default=ROOT / "config/demo/timeline.yaml")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--articles", type=int, default=60_000, help="articles per throughput phase"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=1000.0, help="articles per second offered, latency phase"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=20.0, help="length of the latency phase in seconds"
+    )
+    parser.add_argument(
+        "--memory",
+        default="",
+        help="comma-separated article counts, one memory phase each (e.g. 100000,1000000)",
+    )
+    parser.add_argument(
+        "--phases",
+        default="bare,one,two,latency,memory",
+        help="comma-separated phases to run: bare, one, two, latency, memory",
+    )
+    parser.add_argument(
+        "--guarantee",
+        default="exactly_once",
+        choices=("at_least_once", "exactly_once"),
+        help="the workers' MONITOR_STREAM__GUARANTEE",
+    )
+    parser.add_argument(
+        "--relevant", type=float, default=0.05, help="share of articles from the demo timeline"
+    )
+    parser.add_argument(
+        "--duplicates", type=float, default=0.02, help="share of re-sends of an earlier article"
+    )
+    parser.add_argument(
+        "--devset", type=Path, default=DEFAULT_DEVSET, help="dev set JSONL (its non-event items)"
+    )
+    parser.add_argument(
+        "--timeline",
+        type=Path,
+        default=ROOT / "config/demo/timeline.yaml",
+        help="demo timeline YAML (its items, moved by SHIFTS days)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     from monitor.embedded import EmbeddedRedis

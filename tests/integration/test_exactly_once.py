@@ -72,7 +72,7 @@ def test_sigkill_and_restart_neither_duplicates_nor_loses_alerts(tmp_path: Path)
     """Kill the worker with SIGKILL halfway through the demo's articles, restart it, finish:
     every committed alert id is unique and equals what a crash-free run of the same order gives."""
     stack = Stack(tmp_path)
-    guarantee = {"MONITOR_WORKER_ID": "w"}  # the default guarantee: exactly_once
+    guarantee = {"MONITOR_WORKER_ID": "w"}  # the default guarantee (agents/config.py: what holds)
     stack.start("broker", "broker")
     try:
         runtime = stack.runtime()

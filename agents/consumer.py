@@ -1,0 +1,131 @@
+"""The worker's Kafka consumer: how long a fetch may wait, and resuming the streams after a
+rebalance without dropping records. Both adjust Faust (faust-streaming 0.15) objects of one app.
+
+Fetch wait. Faust builds its aiokafka consumer with a fixed ``fetch_max_wait_ms=1500`` and no
+setting for it. On real Kafka a fetch returns as soon as any data arrives, so the wait only bounds
+idle polling; librdkafka's mock cluster (the embedded broker) answers a fetch that found no data
+only after the full wait, even if data arrives meanwhile, so each stage of the pipeline added up
+to 1.5 s of latency there. :func:`shorten_fetch_wait` sets the worker consumer's wait to
+FETCH_WAIT_MS: each stage then adds about half of it on average, at the price of an idle fetch
+(Python protocol code on the consumer thread) every FETCH_WAIT_MS when no data flows.
+
+Resuming the streams. After a rebalance Faust reads the tables' changelogs with the consumer flow
+running, then ``Recovery.on_recovery_completed`` (``_resume_streams`` for an app without tables)
+resumes the stream partitions (its own pause: they rejoin the set it asks aiokafka for), awaits
+``perform_seek`` (committed offsets, a round trip to the broker) and resumes flow control, which
+**empties every stream's queue**, then the consumer flow. Records fetched and handed to a stream
+during the seek were emptied out unprocessed while the consumer's position had moved past them;
+Faust then acked the records after them, and committed straight over a hole one record wide at
+the committed offset (its check lets ``min(acked) - committed == 1`` through) or never committed
+that partition again. That was the intermittent failure of tests/integration/test_exactly_once.py
+with a 20 ms fetch wait: the 1.5 s wait had made it rare on the embedded broker, where a fetch
+finding no data is answered only after the full wait; real Kafka answers as data arrives, so it
+loses records the same way (faust-streaming issue #596). Faust also drops records it had fetched
+for a partition it has just paused (it pauses by narrowing a set that a fetch in flight reads,
+and an empty set means every partition to aiokafka), counting on that seek to fetch them again;
+for a partition with no committed offset the seek does nothing, so they were lost on a first
+start too. :func:`resume_streams_after_seek` stops the consumer flow and flow control for the
+whole step, so nothing is fetched into Faust or handed to a stream until Faust resumes both after
+its seek, and rewinds partitions with nothing committed to the beginning (``earliest``).
+tests/integration/test_consumer_resume.py widens the window to a second and checks every record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import faust
+
+FETCH_WAIT_MS = 10
+RESUMING_METHODS = ("on_recovery_completed", "_resume_streams")
+
+
+def shorten_fetch_wait(app: faust.App, wait_ms: int = FETCH_WAIT_MS) -> None:
+    """Let the app's worker consumer wait at most ``wait_ms`` for a fetch to fill."""
+    transport = app.transport
+    base = transport.Consumer
+
+    class Consumer(base):  # type: ignore[misc,valid-type]
+        def _new_consumer_thread(self) -> Any:
+            thread = super()._new_consumer_thread()
+            create = thread._create_worker_consumer
+
+            def create_worker_consumer(*args: Any, **kwargs: Any) -> Any:
+                consumer = create(*args, **kwargs)
+                consumer._fetch_max_wait_ms = wait_ms  # read when the consumer starts
+                return consumer
+
+            thread._create_worker_consumer = create_worker_consumer
+            return thread
+
+    transport.Consumer = Consumer
+
+
+def resume_streams_after_seek(app: faust.App) -> None:
+    """Make the app's table recovery hand stream records over only from the seeked positions:
+    the committed offsets or, with none committed, the beginning."""
+    recovery = app.tables.recovery
+    for name in RESUMING_METHODS:
+        setattr(recovery, name, _stopping_flow_until_seeked(app, getattr(recovery, name)))
+
+
+def _stopping_flow_until_seeked(
+    app: faust.App, method: Callable[..., Awaitable[None]]
+) -> Callable[..., Awaitable[None]]:
+    async def resume_after_seek(*args: Any, **kwargs: Any) -> None:
+        consumer, flow = app.consumer, app.flow_control
+        seek = consumer.perform_seek
+
+        async def seek_then_rewind() -> None:
+            await seek()
+            # With nothing committed Faust's seek leaves a partition where the consumer is, past
+            # any records it discarded; the reset policy says where to start instead.
+            changelogs = app.tables.changelog_topics
+            fresh = [
+                tp
+                for tp in consumer.assignment()
+                if tp.topic not in changelogs and not consumer._committed_offset.get(tp)
+            ]
+            if fresh and app.conf.consumer_auto_offset_reset == "earliest":
+                # offset 0, or (retention) the log's start, where the broker resets it
+                await consumer.seek_wait(dict.fromkeys(fresh, 0))
+
+        # Faust resumes both after its seek (flow control first, emptying the queues); until
+        # then nothing is fetched into Faust or handed to a stream.
+        consumer.stop_flow()
+        flow.suspend()
+        with _overriding(consumer, "perform_seek", seek_then_rewind):
+            try:
+                await method(*args, **kwargs)
+            except BaseException:
+                flow.resume()  # as Faust left them before the call
+                consumer.resume_flow()
+                raise
+
+    return resume_after_seek
+
+
+@contextlib.contextmanager
+def _overriding(obj: Any, name: str, replacement: Any) -> Iterator[None]:
+    """``obj.name`` is ``replacement`` inside the block, then what it was (an instance attribute
+    or the class's)."""
+    own = vars(obj)
+    had, previous = name in own, own.get(name)
+    setattr(obj, name, replacement)
+    try:
+        yield
+    finally:
+        if had:
+            setattr(obj, name, previous)
+        else:
+            delattr(obj, name)
+
+
+def adjust_consumer(app: faust.App, *, embedded: bool) -> None:
+    """Both adjustments for a worker app; the short fetch wait only on the embedded broker (on
+    real Kafka a fetch returns when data arrives, and a short wait only adds idle requests)."""
+    resume_streams_after_seek(app)
+    if embedded:
+        shorten_fetch_wait(app)
