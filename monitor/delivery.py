@@ -47,6 +47,7 @@ from monitor.kafka import (
     ALERT_TOPIC_PREFIX,
     ALL_ALERTS_PATTERN,
     DEADLETTER_TOPIC,
+    FOLLOW_FETCH_WAIT_MS,
     start_producer,
     started,
 )
@@ -277,9 +278,9 @@ class Deliverer:
             client_id=f"{self.group}-{self.owner}",
             auto_offset_reset="earliest",  # a topic or group without offsets: from its start
             enable_auto_commit=False,  # offsets are committed after delivery, one by one
-            isolation_level="read_committed",  # never deliver an aborted (exactly_once) alert
+            isolation_level="read_committed",  # never deliver an aborted alert
             metadata_max_age_ms=2000,  # notice new alerts.* topics within 2 s
-            fetch_max_wait_ms=100,  # the embedded broker holds a fetch this long, even with data
+            fetch_max_wait_ms=FOLLOW_FETCH_WAIT_MS,  # the embedded broker holds a fetch this long
             max_poll_interval_ms=int((self._claim_ttl + 60) * 1000),
         )
         consumer.subscribe(pattern=ALL_ALERTS_PATTERN)

@@ -88,7 +88,10 @@ class StreamSettings(BaseModel):
 
     guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "exactly_once",
-        description="Faust processing guarantee; exactly_once uses Kafka transactions",
+        description=(
+            "passed to Faust as processing_guarantee; the worker does not run Faust's"
+            " transactions either way (agents/config.py): replays are made harmless instead"
+        ),
     )
     session_timeout: float = Field(
         10.0,
