@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from monitor.catalog import load_matcher
-from monitor.demo import item_link, load_timeline
+from monitor.demo import item_articles, load_timeline
 from monitor.matching import Matcher, MatchResult
 from monitor.models import Article, Source
 from monitor.settings import load_settings
@@ -64,20 +64,10 @@ def devset(path: Path) -> list[Labelled]:
 
 def timeline(path: Path) -> list[Labelled]:
     loaded = load_timeline(path)
-    items = []
-    for number, item in enumerate(loaded.items, start=1):
-        outlet = loaded.outlet(item.outlet)
-        article = Article(
-            id=f"demo-{number:03d}",
-            title=item.title,
-            summary=item.summary,
-            link=item_link(loaded, item),
-            source=Source(url=outlet.site, name=outlet.name),
-            language=outlet.language,
-            published=item.published,
-        )
-        items.append(Labelled(article, frozenset(item.labels)))
-    return items
+    return [
+        Labelled(article, frozenset(item.labels))
+        for article, item in zip(item_articles(loaded), loaded.items, strict=True)
+    ]
 
 
 def predicted(result: MatchResult) -> frozenset[str]:
