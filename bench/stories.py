@@ -13,13 +13,16 @@ compares the stories with the timeline's ``development`` labels. Per category it
 * mixed: stories holding reports of more than one development;
 * updates, and articles per story.
 
-``--list`` names the split, lost and mixed ones with their headlines. Improve grouping by its
-method (monitor/stories.py), never by naming an item.
+``--list`` names the split, lost and mixed ones with their headlines. ``--shuffle N`` replays N
+more times with the order shuffled within half-day windows (live, articles arrive in the pollers'
+fetch order) and prints the range of exactly-one counts and how often each development was lost.
+Improve grouping by its method (monitor/stories.py), never by naming an item.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import sys
 from collections import Counter, defaultdict
@@ -65,7 +68,12 @@ class Grouping:
         return {s: m for s, m in self.members.items() if len({d for d, _ in m}) > 1}
 
 
-def play(timeline_path: Path) -> dict[str, Grouping]:
+SHUFFLE_WINDOW = 12 * 3600  # seconds of publication time within which --shuffle reorders
+
+
+def play(timeline_path: Path, seed: int | None = None) -> dict[str, Grouping]:
+    """Place the timeline's matches in publication order, or (with ``seed``) shuffled within
+    windows of SHUFFLE_WINDOW."""
     timeline = load_timeline(timeline_path)
     matcher = load_matcher(load_settings())
     groupings = {c: Grouping() for c in CATEGORIES}
@@ -77,7 +85,15 @@ def play(timeline_path: Path) -> dict[str, Grouping]:
             if category in item.labels:
                 groupings[category].developments.add(development)
     index = StoryIndex()
-    for article, development, labels in sorted(labelled, key=lambda x: x[0].published or 0):
+    shuffle = random.Random(seed)
+
+    def order(entry: tuple[Article, str, frozenset[str]]) -> tuple[float, float]:
+        when = entry[0].published.timestamp() if entry[0].published else 0.0
+        if seed is None:
+            return (when, 0.0)
+        return (when // SHUFFLE_WINDOW, shuffle.random())
+
+    for article, development, labels in sorted(labelled, key=order):
         for record in match_article(matcher, article):
             grouping = groupings.setdefault(record.category, Grouping())
             placed = place_match(index, record)
@@ -130,9 +146,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--timeline", type=Path, default=DEFAULT_TIMELINE)
     parser.add_argument("--list", action="store_true", help="name split, lost and mixed ones")
+    parser.add_argument(
+        "--shuffle",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also replay N times in orders shuffled within half-day windows (default: 0)",
+    )
     args = parser.parse_args(argv)
     print(report(play(args.timeline), listing=args.list))
+    if args.shuffle:
+        print(shuffled(args.timeline, args.shuffle))
     return 0
+
+
+def shuffled(timeline_path: Path, runs: int) -> str:
+    """Exactly-one counts over ``runs`` shuffled orders, and developments lost in any of them."""
+    counts, lost = [], Counter[str]()
+    for seed in range(runs):
+        groupings = play(timeline_path, seed)
+        counts.append(sum(len(g.exactly_one) for g in groupings.values()))
+        lost.update(f"{c} {d}" for c, g in groupings.items() for d in g.lost)
+    lines = [
+        f"\nshuffled within half-day windows, {runs} orders: exactly one `new` for "
+        f"{min(counts)}-{max(counts)} developments (mean {statistics.mean(counts):.1f})"
+    ]
+    lines += [f"  lost in {n} of {runs}: {d}" for d, n in lost.most_common()] or ["  none lost"]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

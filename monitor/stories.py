@@ -13,7 +13,8 @@ single-pass clustering in the manner of first-story detection (topic detection a
 * the article joins the open story of its category whose profile is most similar (cosine, with
   each feature weighted by how few of the category's recent stories carry it), the similarity
   tripled when the subjects agree and decaying with the hours since the story's latest report;
-  below ``JOIN`` it starts a new story.
+  below ``JOIN`` it starts a new story. An article published before a story's first report
+  joins it only with the same subject (otherwise it is likely the act that story answers).
 
 The first article of a story emits a ``new`` alert. The story emits one ``update`` when
 ``CORROBORATED`` independent outlets have reported it: an outlet whose headline is a copy of one
@@ -300,6 +301,11 @@ class StoryIndex:
         return tuple(old)
 
     def similarity(self, story: Story, article: Profile, published: datetime) -> float:
+        if published < story.first_published and article.subject != story.subject:
+            # Published before the story's first report, by another actor: more likely the act
+            # that story answers (the US's Black Sea pledge, the Kremlin's conditions for it)
+            # than a report of it. Feeds are fetched in any order, so this case is common.
+            return 0.0
         frequency = self._frequency.get(story.category, Counter())
         total = len(self._stories.get(story.category, {})) + 1
 

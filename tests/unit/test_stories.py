@@ -51,6 +51,31 @@ def test_the_quoted_actor_is_the_subject() -> None:
     assert plain.subject == "russia"
 
 
+def test_an_earlier_act_by_another_actor_does_not_join_the_answer_to_it() -> None:
+    """Fetched late, the US's pledge (published first) stays apart from the Kremlin's answer to
+    it, though their words overlap; a report published earlier by the same actor still joins."""
+    index = StoryIndex()
+    answer = place(
+        index,
+        "Kremlin: Black Sea truce only after Russian farm exports and bank reconnected",
+        source="A",
+        at=timedelta(hours=2),
+    )
+    pledge = place(  # without the rule it would join (similarity about 0.3)
+        index,
+        "White House: Black Sea truce once Russian farm exports and bank are reconnected",
+        source="B",
+    )
+    early_copy = place(
+        index,
+        "Kremlin says Black Sea truce needs Russian farm exports and bank reconnected",
+        source="C",
+        at=timedelta(hours=1),
+    )
+    assert pledge.kind == "new" and pledge.story.id != answer.story.id
+    assert early_copy.kind is None and early_copy.story.id == answer.story.id
+
+
 def test_an_abbreviation_names_an_actor_only_in_capitals() -> None:
     """ "US" is the United States; the pronoun "us" (or "Us" in a title-case headline) is not."""
     pronoun = profile("Zelensky: Russia keeps attacking us despite truce talk", actors=ACTORS)
