@@ -46,8 +46,8 @@ from monitor.errors import ConfigError
 from monitor.kafka import (
     ALERT_TOPIC_PREFIX,
     ALL_ALERTS_PATTERN,
+    CLIENT_FETCH_WAIT_MS,
     DEADLETTER_TOPIC,
-    FOLLOW_FETCH_WAIT_MS,
     start_producer,
     started,
 )
@@ -280,7 +280,7 @@ class Deliverer:
             enable_auto_commit=False,  # offsets are committed after delivery, one by one
             isolation_level="read_committed",  # never deliver an aborted alert
             metadata_max_age_ms=2000,  # notice new alerts.* topics within 2 s
-            fetch_max_wait_ms=FOLLOW_FETCH_WAIT_MS,  # the embedded broker holds a fetch this long
+            fetch_max_wait_ms=CLIENT_FETCH_WAIT_MS,  # the embedded broker holds a fetch this long
             max_poll_interval_ms=int((self._claim_ttl + 60) * 1000),
         )
         consumer.subscribe(pattern=ALL_ALERTS_PATTERN)

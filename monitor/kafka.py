@@ -20,7 +20,7 @@ RULES_TOPIC = "monitor.rules"
 DEADLETTER_TOPIC = "monitor.deadletter"
 ALERT_TOPIC_PREFIX = "alerts."
 ALL_ALERTS_PATTERN = r"^alerts\..+"
-FOLLOW_FETCH_WAIT_MS = 100  # how long a consumer's fetch may wait for data (see start_consumer)
+CLIENT_FETCH_WAIT_MS = 100  # how long a fetch of our consumers outside Faust may wait for data
 
 
 def alert_topic(category: str) -> str:
@@ -75,7 +75,7 @@ async def start_consumer(
         # the embedded broker holds every fetch this long even when data arrives (aiokafka's
         # default, 500 ms, was most of the time from an alert's send to a follower printing it);
         # on Kafka a fetch returns with the data, so this only bounds idle polling
-        fetch_max_wait_ms=FOLLOW_FETCH_WAIT_MS,
+        fetch_max_wait_ms=CLIENT_FETCH_WAIT_MS,
         isolation_level="read_committed",  # records of aborted transactions never show
     )
     if pattern:
