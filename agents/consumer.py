@@ -1,5 +1,6 @@
-"""The worker's Kafka consumer: how long a fetch may wait, and resuming the streams after a
-rebalance without dropping records. Both adjust Faust (faust-streaming 0.15) objects of one app.
+"""The worker's Kafka consumer: how long a fetch may wait, resuming the streams after a rebalance
+without dropping records, and how its thread shares the interpreter lock. The first two adjust
+Faust (faust-streaming 0.15) objects of one app.
 
 Fetch wait. Faust builds its aiokafka consumer with a fixed ``fetch_max_wait_ms=1500`` and no
 setting for it. On real Kafka a fetch returns as soon as any data arrives, so the wait only bounds
@@ -28,17 +29,27 @@ start too. :func:`resume_streams_after_seek` stops the consumer flow and flow co
 whole step, so nothing is fetched into Faust or handed to a stream until Faust resumes both after
 its seek, and rewinds partitions with nothing committed to the beginning (``earliest``).
 tests/integration/test_consumer_resume.py widens the window to a second and checks every record.
+
+Sharing the GIL. Faust runs the aiokafka consumer on a thread of its own (fetching, decoding
+record batches) and the agents on the main thread; both need the interpreter lock. A thread that
+wants it waits for the holder to let go, at the latest after ``sys.getswitchinterval()`` (5 ms by
+default). The match stage decides a batch without yielding, so the consumer thread often waited
+out those 5 ms before it could hand over the next fetch, and the stages ran in turns instead of
+overlapping. :func:`share_gil_sooner` makes the interval SWITCH_INTERVAL for the whole process
+(bench/pipeline.py applies the same to the bare agent it compares with).
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import faust
 
 FETCH_WAIT_MS = 10
+SWITCH_INTERVAL = 0.001  # seconds; CPython's default is 0.005
 RESUMING_METHODS = ("on_recovery_completed", "_resume_streams")
 
 
@@ -123,9 +134,16 @@ def _overriding(obj: Any, name: str, replacement: Any) -> Iterator[None]:
             delattr(obj, name)
 
 
+def share_gil_sooner(interval: float = SWITCH_INTERVAL) -> None:
+    """Let a thread waiting for the interpreter lock have it after ``interval`` seconds."""
+    sys.setswitchinterval(interval)
+
+
 def adjust_consumer(app: faust.App, *, embedded: bool) -> None:
-    """Both adjustments for a worker app; the short fetch wait only on the embedded broker (on
-    real Kafka a fetch returns when data arrives, and a short wait only adds idle requests)."""
+    """The adjustments for a worker app; the short fetch wait only on the embedded broker (on
+    real Kafka a fetch returns when data arrives, and a short wait only adds idle requests). The
+    switch interval is the process's: every app in it shares the lock the same way."""
     resume_streams_after_seek(app)
+    share_gil_sooner()
     if embedded:
         shorten_fetch_wait(app)
