@@ -118,7 +118,7 @@ def create_app(
         except RecordError as exc:
             await to_dead_letter(event, str(exc))
             return "deadletter"
-        if (seen.get(article.id) or 0) >= article.revision:  # this version matched before
+        if article.id in seen and seen[article.id] >= article.revision:  # matched before
             if on_decided is not None:
                 on_decided(article)
             return "duplicate"
