@@ -108,18 +108,24 @@ class Matcher:
         return len(self.rules)
 
     def match(self, article: Article) -> MatchResult:
+        result = self.match_or_none(article)
+        return result if result is not None else MatchResult.nothing(article.id)
+
+    def match_or_none(self, article: Article) -> MatchResult | None:
+        """:meth:`match`, but None for an article that follows no event (most articles): the
+        worker has no use for their empty result, so it is not made."""
         when = (article.published or article.fetched).timestamp()
         open_events = []
         for event, start, end in self._windows:
             if start <= when < end:
                 open_events.append(event)
         if not open_events or not self._gate.may_match(article.title, article.summary, open_events):
-            return MatchResult.nothing(article.id)
+            return None
         day = datetime.fromtimestamp(when, UTC).date()
         fields = self._read(article)
         events = self._events(open_events, day, self._collect(EVENTS, fields))
         if not events:
-            return MatchResult.nothing(article.id)
+            return None
         best = max(events.values(), key=lambda o: o.score)
         return MatchResult(
             article.id,
