@@ -39,6 +39,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz
 
 from monitor.matching import tokenize
+from monitor.matching.text import folded_words
 
 WINDOW = timedelta(hours=48)  # a story takes new reports this long after its latest one
 DECAY_HOURS = 6.0  # similarity falls by e for every DECAY_HOURS since the story's latest report
@@ -130,6 +131,19 @@ def profile(
     ``concepts`` are the names of the watch rule's groups that matched (``ceasefire``, ``halt``);
     ``actors`` the tracked event's actor ids with the names that stand for each.
     """
+    return with_concepts(_profile(title, summary, actors), concepts)
+
+
+def with_concepts(seen: Profile, concepts: Iterable[str]) -> Profile:
+    """A profile with the watch rule's concept groups that matched added (see :func:`profile`):
+    an article that fired several rules is read once."""
+    features = dict(seen.features)
+    for concept in concepts:
+        features["@" + concept] = 1.0
+    return Profile(features, seen.subject)
+
+
+def _profile(title: str, summary: str, actors: Mapping[str, Sequence[str]] | None) -> Profile:
     names, capitals = _actor_names(actor_key(actors or {}))
     features: dict[str, float] = {}
     subject: str | None = None
@@ -168,8 +182,6 @@ def profile(
             else:
                 continue
             features[key] = features.get(key, 0.0) + weight
-    for concept in concepts:
-        features["@" + concept] = 1.0
     return Profile(features, speaker or subject)
 
 
@@ -236,7 +248,7 @@ def story_id(category: str, article_id: str) -> str:
 
 
 def _folded(title: str) -> str:
-    return " ".join(t.word for t in tokenize(title))
+    return " ".join(folded_words(title))
 
 
 @dataclass(frozen=True)
@@ -301,28 +313,11 @@ class StoryIndex:
         return tuple(old)
 
     def similarity(self, story: Story, article: Profile, published: datetime) -> float:
-        if published < story.first_published and article.subject != story.subject:
-            # Published before the story's first report, by another actor: more likely the act
-            # that story answers (the US's Black Sea pledge, the Kremlin's conditions for it)
-            # than a report of it. Feeds are fetched in any order, so this case is common.
-            return 0.0
-        frequency = self._frequency.get(story.category, Counter())
-        total = len(self._stories.get(story.category, {})) + 1
+        return self._similarity(story.category, article)(story, published)
 
-        def weight(feature: str) -> float:
-            return math.log((total + 1) / (frequency[feature] + 1.5))
-
-        a, s = article.features, story.features
-        dot = sum(value * s[k] * weight(k) ** 2 for k, value in a.items() if k in s)
-        if dot <= 0:
-            return 0.0
-        norm_a = math.sqrt(sum((v * weight(k)) ** 2 for k, v in a.items()))
-        norm_s = math.sqrt(sum((v * weight(k)) ** 2 for k, v in s.items()))
-        cosine = dot / (norm_a * norm_s)
-        if article.subject is not None and article.subject == story.subject:
-            cosine *= SAME_SUBJECT
-        hours = abs((published - story.last_published).total_seconds()) / 3600
-        return cosine * math.exp(-hours / DECAY_HOURS)
+    def _similarity(self, category: str, article: Profile) -> _Similarity:
+        frequency = self._frequency.get(category, Counter())
+        return _Similarity(article, _Weights(frequency, len(self._stories.get(category, {})) + 1))
 
     def place(
         self,
@@ -339,10 +334,11 @@ class StoryIndex:
         self._latest[category] = latest
         expired = self._expire(category, latest)
         best, best_score = None, 0.0
+        similarity = self._similarity(category, article)
         for story in self._stories.get(category, {}).values():
             if abs(published - story.last_published) > WINDOW:
                 continue
-            score = self.similarity(story, article, published)
+            score = similarity(story, published)
             if score > best_score:
                 best, best_score = story, score
         if best is not None and best_score >= JOIN:
@@ -351,6 +347,50 @@ class StoryIndex:
             story, kind = _start(category, article_id, article, title, source, published), "new"
         self.load(story)
         return Placement(story, kind, best_score, expired)
+
+
+class _Weights(dict[str, float]):
+    """Feature -> weight in one category, as its stories stand: inverse story frequency, with
+    ``total`` the category's stories plus one. Each is worked out once, when first asked for."""
+
+    def __init__(self, frequency: Counter[str], total: int):
+        super().__init__()
+        self._frequency = frequency
+        self._total = total
+
+    def __missing__(self, feature: str) -> float:
+        weight = self[feature] = math.log((self._total + 1) / (self._frequency[feature] + 1.5))
+        return weight
+
+
+class _Similarity:
+    """One article's similarity to the stories of one category (see ``StoryIndex``), with the
+    feature weights and the article's norm shared by every story it is compared with."""
+
+    def __init__(self, article: Profile, weight: _Weights):
+        self._article = article
+        self._weight = weight
+        self._norm: float | None = None
+
+    def __call__(self, story: Story, published: datetime) -> float:
+        article, weight = self._article, self._weight
+        if published < story.first_published and article.subject != story.subject:
+            # Published before the story's first report, by another actor: more likely the act
+            # that story answers (the US's Black Sea pledge, the Kremlin's conditions for it)
+            # than a report of it. Feeds are fetched in any order, so this case is common.
+            return 0.0
+        a, s = article.features, story.features
+        dot = sum(value * s[k] * weight[k] ** 2 for k, value in a.items() if k in s)
+        if dot <= 0:
+            return 0.0
+        if self._norm is None:
+            self._norm = math.sqrt(sum((v * weight[k]) ** 2 for k, v in a.items()))
+        norm_s = math.sqrt(sum((v * weight[k]) ** 2 for k, v in s.items()))
+        cosine = dot / (self._norm * norm_s)
+        if article.subject is not None and article.subject == story.subject:
+            cosine *= SAME_SUBJECT
+        hours = abs((published - story.last_published).total_seconds()) / 3600
+        return cosine * math.exp(-hours / DECAY_HOURS)
 
 
 def _start(
