@@ -88,12 +88,20 @@ SPEECH_REACH = 2  # an actor speaks if a reporting verb follows within this many
 STOPWORDS = frozenset(word for words in _FUNCTION_WORDS for word in words.split())
 
 
+@dataclass(frozen=True)
+class _Names:
+    """The folded names of actors, as :func:`profile` looks them up: one-word names, two-word
+    names by their first word, and the abbreviations ("US", "EU") that name an actor only where
+    the text writes them in capitals ("told us" is no country)."""
+
+    single: dict[str, str]  # word -> actor id
+    double: dict[str, dict[str, str]]  # first word -> second word -> actor id
+    capitals: frozenset[str]
+
+
 @lru_cache(maxsize=32)
-def _actor_names(
-    actors: tuple[tuple[str, tuple[str, ...]], ...],
-) -> tuple[dict[tuple[str, ...], str], frozenset[str]]:
-    """Folded name (one or two words) -> actor id; and the folded abbreviations ("US", "EU")
-    that name an actor only where the text writes them in capitals ("told us" is no country)."""
+def _actor_names(actors: tuple[tuple[str, tuple[str, ...]], ...]) -> _Names:
+    """The actors' names (see ``actor_key``), folded; the first actor to claim a name keeps it."""
     names: dict[tuple[str, ...], str] = {}
     capitals: set[str] = set()
     for actor, spellings in actors:
@@ -103,7 +111,12 @@ def _actor_names(
                 names.setdefault(words, actor)
             if len(words) == 1 and spelling.isupper() and len(spelling) <= ABBREVIATION:
                 capitals.add(words[0])
-    return names, frozenset(capitals)
+    double: dict[str, dict[str, str]] = {}
+    for words, actor in names.items():
+        if len(words) == 2:
+            double.setdefault(words[0], {})[words[1]] = actor
+    single = {words[0]: actor for words, actor in names.items() if len(words) == 1}
+    return _Names(single, double, frozenset(capitals))
 
 
 def actor_key(actors: Mapping[str, Sequence[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -144,7 +157,8 @@ def with_concepts(seen: Profile, concepts: Iterable[str]) -> Profile:
 
 
 def _profile(title: str, summary: str, actors: Mapping[str, Sequence[str]] | None) -> Profile:
-    names, capitals = _actor_names(actor_key(actors or {}))
+    names = _actor_names(actor_key(actors or {}))
+    single, double, capitals = names.single, names.double, names.capitals
     features: dict[str, float] = {}
     subject: str | None = None
     speaker: str | None = None
@@ -152,15 +166,17 @@ def _profile(title: str, summary: str, actors: Mapping[str, Sequence[str]] | Non
         tokens = tokenize(text)
         words = [t.word for t in tokens]
         skip = False
+        last = len(words) - 1
         for i, word in enumerate(words):
             if skip:
                 skip = False
                 continue
-            actor = names.get((word, words[i + 1])) if i + 1 < len(words) else None
+            seconds = double.get(word)
+            actor = seconds.get(words[i + 1]) if seconds is not None and i < last else None
             if actor is not None:
                 skip = True
             else:
-                actor = names.get((word,))
+                actor = single.get(word)
                 if actor is not None and word in capitals:
                     token = tokens[i]
                     if not text[token.start : token.end].isupper():
@@ -174,7 +190,8 @@ def _profile(title: str, summary: str, actors: Mapping[str, Sequence[str]] | Non
                         speaker = actor
                 continue
             word = _NUMBER_WORDS.get(word, word)
-            number = _NUMBER.match(word)
+            # \d is a decimal digit (category Nd), as str.isdecimal: only such a word can match
+            number = _NUMBER.match(word) if word[:1].isdecimal() else None
             if number:
                 key = "#" + number.group(1)
             elif word not in STOPWORDS and len(word) > 2:
