@@ -38,7 +38,7 @@ from functools import lru_cache
 
 from rapidfuzz import fuzz
 
-from monitor.matching import tokenize
+from monitor.matching import Token, tokenize
 from monitor.matching.text import folded_words
 
 WINDOW = timedelta(hours=48)  # a story takes new reports this long after its latest one
@@ -163,8 +163,8 @@ def _profile(title: str, summary: str, actors: Mapping[str, Sequence[str]] | Non
     subject: str | None = None
     speaker: str | None = None
     for text, weight in ((title, 1.0), (summary, SUMMARY_WEIGHT)):
-        tokens = tokenize(text)
-        words = [t.word for t in tokens]
+        words = folded_words(text)
+        tokens: list[Token] | None = None  # with their spans, only for an abbreviation's case
         skip = False
         last = len(words) - 1
         for i, word in enumerate(words):
@@ -178,6 +178,7 @@ def _profile(title: str, summary: str, actors: Mapping[str, Sequence[str]] | Non
             else:
                 actor = single.get(word)
                 if actor is not None and word in capitals:
+                    tokens = tokens or tokenize(text)
                     token = tokens[i]
                     if not text[token.start : token.end].isupper():
                         actor = None
