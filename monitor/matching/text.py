@@ -51,7 +51,12 @@ def fold(word: str) -> str:
 
 def chunks(title: str, summary: str) -> list[bytes]:
     """An article's chunks (see ``_CHUNK_TABLE``): each holds one or more whole words, lowered."""
-    return f"{title}\n{summary}".encode(errors="surrogatepass").translate(_CHUNK_TABLE).split()
+    text = f"{title}\n{summary}"
+    try:
+        raw = text.encode()  # the common case, a little faster without an error handler
+    except UnicodeEncodeError:  # a lone surrogate (JSON can carry one)
+        raw = text.encode(errors="surrogatepass")
+    return raw.translate(_CHUNK_TABLE).split()
 
 
 def chunk_words(chunk: bytes) -> set[str]:
