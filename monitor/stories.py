@@ -39,7 +39,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz
 
 from monitor.matching import Token, tokenize
-from monitor.matching.text import folded_words
+from monitor.matching.text import FOLD_CACHE_SIZE, folded_words
 
 WINDOW = timedelta(hours=48)  # a story takes new reports this long after its latest one
 DECAY_HOURS = 6.0  # similarity falls by e for every DECAY_HOURS since the story's latest report
@@ -190,17 +190,23 @@ def _profile(title: str, summary: str, actors: Mapping[str, Sequence[str]] | Non
                     if speaker is None and _attributes(words, i + (2 if skip else 1)):
                         speaker = actor
                 continue
-            word = _NUMBER_WORDS.get(word, word)
-            # \d is a decimal digit (category Nd), as str.isdecimal: only such a word can match
-            number = _NUMBER.match(word) if word[:1].isdecimal() else None
-            if number:
-                key = "#" + number.group(1)
-            elif word not in STOPWORDS and len(word) > 2:
-                key = word[:STEM]
-            else:
-                continue
-            features[key] = features.get(key, 0.0) + weight
+            feature = _feature(word)
+            if feature is not None:
+                features[feature] = features.get(feature, 0.0) + weight
     return Profile(features, speaker or subject)
+
+
+@lru_cache(maxsize=FOLD_CACHE_SIZE)
+def _feature(word: str) -> str | None:
+    """The feature a folded word that names no actor adds: its number (``#30``), its stem, or
+    None for a function word or one of two letters."""
+    word = _NUMBER_WORDS.get(word, word)
+    number = _NUMBER.match(word)
+    if number:
+        return "#" + number.group(1)
+    if word not in STOPWORDS and len(word) > 2:
+        return word[:STEM]
+    return None
 
 
 def _attributes(words: Sequence[str], after: int) -> bool:
