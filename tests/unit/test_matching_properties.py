@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from monitor.matching import Matcher, tokenize
 from monitor.matching.matcher import utc_day
-from monitor.matching.text import WORD, NormalText, plain, words
+from monitor.matching.text import WORD, NormalText, folded_words, plain, words
 from monitor.models import Article
 from monitor.rules import load_events_dir, load_rules_dir
 from tests.factories import article_factory
@@ -102,6 +102,14 @@ def test_fast_word_cutting_finds_the_regex_words(text: str) -> None:
     assert words(plain(norm)) == [w.replace("’", "'") for w in WORD.findall(norm)]
 
 
+@PROPERTIES
+@given(text=st.one_of(st.text(), ANY_TEXT, TEXT))
+def test_folded_words_are_the_words_of_the_tokens(text: str) -> None:
+    """Story grouping's word list without spans is the tokens' words, in order."""
+    assert folded_words(text) == [token.word for token in tokenize(text)]
+
+
+@PROPERTIES
 @given(
     moment=st.datetimes(
         min_value=datetime(1900, 1, 2),
