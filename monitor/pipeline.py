@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from monitor.alerts import build_alert
 from monitor.matching import Matcher, RuleHit
 from monitor.models import Alert, Article, DeadLetter, MatchRecord
-from monitor.stories import Placement, Profile, StoryIndex, profile
+from monitor.stories import Placement, Profile, StoryIndex, profile, with_concepts
 
 
 def dead_letter(
@@ -29,20 +29,18 @@ def match_article(
     matcher: Matcher, article: Article, now: datetime | None = None
 ) -> list[MatchRecord]:
     """One record per rule that fired, with the article's story profile, for the story stage."""
-    now = now or datetime.now(UTC)
-    result = matcher.match(article)
-    if not result.hits:
+    result = matcher.match_or_none(article)
+    if result is None or not result.hits:
         return []
+    now = now or datetime.now(UTC)
     event = result.events[0]
     tracked = matcher.events.get(event)
+    read = profile(
+        article.title, article.summary, actors=tracked.actors if tracked is not None else None
+    )
     records = []
     for h in result.hits:
-        seen = profile(
-            article.title,
-            article.summary,
-            concepts={e.group for e in h.evidence},
-            actors=tracked.actors if tracked is not None else None,
-        )
+        seen = with_concepts(read, {e.group for e in h.evidence})
         records.append(
             MatchRecord(
                 event=event,

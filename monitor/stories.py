@@ -38,7 +38,8 @@ from functools import lru_cache
 
 from rapidfuzz import fuzz
 
-from monitor.matching import tokenize
+from monitor.matching import Token, tokenize
+from monitor.matching.text import FOLD_CACHE_SIZE, folded_words
 
 WINDOW = timedelta(hours=48)  # a story takes new reports this long after its latest one
 DECAY_HOURS = 6.0  # similarity falls by e for every DECAY_HOURS since the story's latest report
@@ -87,12 +88,20 @@ SPEECH_REACH = 2  # an actor speaks if a reporting verb follows within this many
 STOPWORDS = frozenset(word for words in _FUNCTION_WORDS for word in words.split())
 
 
+@dataclass(frozen=True)
+class _Names:
+    """The folded names of actors, as :func:`profile` looks them up: one-word names, two-word
+    names by their first word, and the abbreviations ("US", "EU") that name an actor only where
+    the text writes them in capitals ("told us" is no country)."""
+
+    single: dict[str, str]  # word -> actor id
+    double: dict[str, dict[str, str]]  # first word -> second word -> actor id
+    capitals: frozenset[str]
+
+
 @lru_cache(maxsize=32)
-def _actor_names(
-    actors: tuple[tuple[str, tuple[str, ...]], ...],
-) -> tuple[dict[tuple[str, ...], str], frozenset[str]]:
-    """Folded name (one or two words) -> actor id; and the folded abbreviations ("US", "EU")
-    that name an actor only where the text writes them in capitals ("told us" is no country)."""
+def _actor_names(actors: tuple[tuple[str, tuple[str, ...]], ...]) -> _Names:
+    """The actors' names (see ``actor_key``), folded; the first actor to claim a name keeps it."""
     names: dict[tuple[str, ...], str] = {}
     capitals: set[str] = set()
     for actor, spellings in actors:
@@ -102,7 +111,12 @@ def _actor_names(
                 names.setdefault(words, actor)
             if len(words) == 1 and spelling.isupper() and len(spelling) <= ABBREVIATION:
                 capitals.add(words[0])
-    return names, frozenset(capitals)
+    double: dict[str, dict[str, str]] = {}
+    for words, actor in names.items():
+        if len(words) == 2:
+            double.setdefault(words[0], {})[words[1]] = actor
+    single = {words[0]: actor for words, actor in names.items() if len(words) == 1}
+    return _Names(single, double, frozenset(capitals))
 
 
 def actor_key(actors: Mapping[str, Sequence[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -130,24 +144,41 @@ def profile(
     ``concepts`` are the names of the watch rule's groups that matched (``ceasefire``, ``halt``);
     ``actors`` the tracked event's actor ids with the names that stand for each.
     """
-    names, capitals = _actor_names(actor_key(actors or {}))
+    return with_concepts(_profile(title, summary, actors), concepts)
+
+
+def with_concepts(seen: Profile, concepts: Iterable[str]) -> Profile:
+    """A profile with the watch rule's concept groups that matched added (see :func:`profile`):
+    an article that fired several rules is read once."""
+    features = dict(seen.features)
+    for concept in concepts:
+        features["@" + concept] = 1.0
+    return Profile(features, seen.subject)
+
+
+def _profile(title: str, summary: str, actors: Mapping[str, Sequence[str]] | None) -> Profile:
+    names = _actor_names(actor_key(actors or {}))
+    single, double, capitals = names.single, names.double, names.capitals
     features: dict[str, float] = {}
     subject: str | None = None
     speaker: str | None = None
     for text, weight in ((title, 1.0), (summary, SUMMARY_WEIGHT)):
-        tokens = tokenize(text)
-        words = [t.word for t in tokens]
+        words = folded_words(text)
+        tokens: list[Token] | None = None  # with their spans, only for an abbreviation's case
         skip = False
+        last = len(words) - 1
         for i, word in enumerate(words):
             if skip:
                 skip = False
                 continue
-            actor = names.get((word, words[i + 1])) if i + 1 < len(words) else None
+            seconds = double.get(word)
+            actor = seconds.get(words[i + 1]) if seconds is not None and i < last else None
             if actor is not None:
                 skip = True
             else:
-                actor = names.get((word,))
+                actor = single.get(word)
                 if actor is not None and word in capitals:
+                    tokens = tokens or tokenize(text)
                     token = tokens[i]
                     if not text[token.start : token.end].isupper():
                         actor = None
@@ -159,18 +190,23 @@ def profile(
                     if speaker is None and _attributes(words, i + (2 if skip else 1)):
                         speaker = actor
                 continue
-            word = _NUMBER_WORDS.get(word, word)
-            number = _NUMBER.match(word)
-            if number:
-                key = "#" + number.group(1)
-            elif word not in STOPWORDS and len(word) > 2:
-                key = word[:STEM]
-            else:
-                continue
-            features[key] = features.get(key, 0.0) + weight
-    for concept in concepts:
-        features["@" + concept] = 1.0
+            feature = _feature(word)
+            if feature is not None:
+                features[feature] = features.get(feature, 0.0) + weight
     return Profile(features, speaker or subject)
+
+
+@lru_cache(maxsize=FOLD_CACHE_SIZE)
+def _feature(word: str) -> str | None:
+    """The feature a folded word that names no actor adds: its number (``#30``), its stem, or
+    None for a function word or one of two letters."""
+    word = _NUMBER_WORDS.get(word, word)
+    number = _NUMBER.match(word)
+    if number:
+        return "#" + number.group(1)
+    if word not in STOPWORDS and len(word) > 2:
+        return word[:STEM]
+    return None
 
 
 def _attributes(words: Sequence[str], after: int) -> bool:
@@ -236,7 +272,7 @@ def story_id(category: str, article_id: str) -> str:
 
 
 def _folded(title: str) -> str:
-    return " ".join(t.word for t in tokenize(title))
+    return " ".join(folded_words(title))
 
 
 @dataclass(frozen=True)
@@ -301,28 +337,11 @@ class StoryIndex:
         return tuple(old)
 
     def similarity(self, story: Story, article: Profile, published: datetime) -> float:
-        if published < story.first_published and article.subject != story.subject:
-            # Published before the story's first report, by another actor: more likely the act
-            # that story answers (the US's Black Sea pledge, the Kremlin's conditions for it)
-            # than a report of it. Feeds are fetched in any order, so this case is common.
-            return 0.0
-        frequency = self._frequency.get(story.category, Counter())
-        total = len(self._stories.get(story.category, {})) + 1
+        return self._similarity(story.category, article)(story, published)
 
-        def weight(feature: str) -> float:
-            return math.log((total + 1) / (frequency[feature] + 1.5))
-
-        a, s = article.features, story.features
-        dot = sum(value * s[k] * weight(k) ** 2 for k, value in a.items() if k in s)
-        if dot <= 0:
-            return 0.0
-        norm_a = math.sqrt(sum((v * weight(k)) ** 2 for k, v in a.items()))
-        norm_s = math.sqrt(sum((v * weight(k)) ** 2 for k, v in s.items()))
-        cosine = dot / (norm_a * norm_s)
-        if article.subject is not None and article.subject == story.subject:
-            cosine *= SAME_SUBJECT
-        hours = abs((published - story.last_published).total_seconds()) / 3600
-        return cosine * math.exp(-hours / DECAY_HOURS)
+    def _similarity(self, category: str, article: Profile) -> _Similarity:
+        frequency = self._frequency.get(category, Counter())
+        return _Similarity(article, _Weights(frequency, len(self._stories.get(category, {})) + 1))
 
     def place(
         self,
@@ -339,10 +358,11 @@ class StoryIndex:
         self._latest[category] = latest
         expired = self._expire(category, latest)
         best, best_score = None, 0.0
+        similarity = self._similarity(category, article)
         for story in self._stories.get(category, {}).values():
             if abs(published - story.last_published) > WINDOW:
                 continue
-            score = self.similarity(story, article, published)
+            score = similarity(story, published)
             if score > best_score:
                 best, best_score = story, score
         if best is not None and best_score >= JOIN:
@@ -351,6 +371,50 @@ class StoryIndex:
             story, kind = _start(category, article_id, article, title, source, published), "new"
         self.load(story)
         return Placement(story, kind, best_score, expired)
+
+
+class _Weights(dict[str, float]):
+    """Feature -> weight in one category, as its stories stand: inverse story frequency, with
+    ``total`` the category's stories plus one. Each is worked out once, when first asked for."""
+
+    def __init__(self, frequency: Counter[str], total: int):
+        super().__init__()
+        self._frequency = frequency
+        self._total = total
+
+    def __missing__(self, feature: str) -> float:
+        weight = self[feature] = math.log((self._total + 1) / (self._frequency[feature] + 1.5))
+        return weight
+
+
+class _Similarity:
+    """One article's similarity to the stories of one category (see ``StoryIndex``), with the
+    feature weights and the article's norm shared by every story it is compared with."""
+
+    def __init__(self, article: Profile, weight: _Weights):
+        self._article = article
+        self._weight = weight
+        self._norm: float | None = None
+
+    def __call__(self, story: Story, published: datetime) -> float:
+        article, weight = self._article, self._weight
+        if published < story.first_published and article.subject != story.subject:
+            # Published before the story's first report, by another actor: more likely the act
+            # that story answers (the US's Black Sea pledge, the Kremlin's conditions for it)
+            # than a report of it. Feeds are fetched in any order, so this case is common.
+            return 0.0
+        a, s = article.features, story.features
+        dot = sum(value * s[k] * weight[k] ** 2 for k, value in a.items() if k in s)
+        if dot <= 0:
+            return 0.0
+        if self._norm is None:
+            self._norm = math.sqrt(sum((v * weight[k]) ** 2 for k, v in a.items()))
+        norm_s = math.sqrt(sum((v * weight[k]) ** 2 for k, v in s.items()))
+        cosine = dot / (self._norm * norm_s)
+        if article.subject is not None and article.subject == story.subject:
+            cosine *= SAME_SUBJECT
+        hours = abs((published - story.last_published).total_seconds()) / 3600
+        return cosine * math.exp(-hours / DECAY_HOURS)
 
 
 def _start(

@@ -8,7 +8,7 @@ shown.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import compress, count
 from operator import attrgetter, itemgetter
 from typing import overload
@@ -101,6 +101,9 @@ class LazyEvidence(Sequence[Evidence]):
 
     def __len__(self) -> int:
         return len(self._hits) if self._hits is not None else len(self._built)
+
+    def __iter__(self) -> Iterator[Evidence]:  # not Sequence's, which indexes until IndexError
+        return iter(self._items())
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Sequence) and tuple(self) == tuple(other)

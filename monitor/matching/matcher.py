@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from monitor.matching.evidence import FieldWords, LazyEvidence, evidence_of
 from monitor.matching.gate import Gate, requirements
@@ -96,11 +96,11 @@ class Matcher:
             [i for i, spec in enumerate(self._specs) if any(r[3] == phase for r in spec.regexes)]
             for phase in range(PHASES)
         ]
-        # Publication times are compared as POSIX timestamps: each window is [start, end).
+        # Each window is [start, end) in whole UTC days, so an article's publication time is
+        # compared by its UTC day (see utc_day): the day numbers of its first and its end.
         self._windows = [
-            (event.id, start.timestamp(), (start + timedelta(days=event.window_days)).timestamp())
+            (event.id, event.date.toordinal(), event.date.toordinal() + event.window_days)
             for event in self.events.values()
-            if (start := datetime.combine(event.date, datetime.min.time(), tzinfo=UTC))
         ]
 
     @property
@@ -108,18 +108,24 @@ class Matcher:
         return len(self.rules)
 
     def match(self, article: Article) -> MatchResult:
-        when = (article.published or article.fetched).timestamp()
+        result = self.match_or_none(article)
+        return result if result is not None else MatchResult.nothing(article.id)
+
+    def match_or_none(self, article: Article) -> MatchResult | None:
+        """:meth:`match`, but None for an article that follows no event (most articles): the
+        worker has no use for their empty result, so it is not made."""
+        when = utc_day(article.published or article.fetched)
         open_events = []
         for event, start, end in self._windows:
             if start <= when < end:
                 open_events.append(event)
         if not open_events or not self._gate.may_match(article.title, article.summary, open_events):
-            return MatchResult.nothing(article.id)
-        day = datetime.fromtimestamp(when, UTC).date()
+            return None
+        day = date.fromordinal(when)
         fields = self._read(article)
         events = self._events(open_events, day, self._collect(EVENTS, fields))
         if not events:
-            return MatchResult.nothing(article.id)
+            return None
         best = max(events.values(), key=lambda o: o.score)
         return MatchResult(
             article.id,
@@ -230,6 +236,16 @@ class Matcher:
                 evidence = evidence_of(outcome.evidence, fields)
                 fired.append(RuleHit(rule.id, rule.category, rule.alert_topic, score, evidence))
         return tuple(fired)
+
+
+def utc_day(moment: datetime) -> int:
+    """The day number (``date.toordinal``) of a moment's date in UTC; a naive moment is local
+    time, as ``datetime.timestamp`` takes it. Most moments are in UTC already, and their own
+    date is the answer without working out a timestamp."""
+    offset = moment.utcoffset()
+    if offset is not None and not offset:
+        return moment.toordinal()
+    return datetime.fromtimestamp(moment.timestamp(), UTC).toordinal()
 
 
 def _phrase(

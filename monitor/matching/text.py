@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
-from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 _POSSESSIVE = re.compile(r"['’]s$")
@@ -30,10 +31,16 @@ _ASCII_WORDS = bytes(c if c < 128 and (c == 39 or chr(c).isalnum()) else 32 for 
 # Typographic marks news text is full of, each replaced by one ASCII character that cuts words the
 # same way: the curly apostrophe joins words like the straight one, quotes and dashes separate.
 _TYPOGRAPHY = (("’", "'"), *((mark, " ") for mark in "‘“”„«»‐‑–—"))
+# Distinct words whose folded form is remembered. News vocabulary repeats, and the story profile
+# of every matched article folds each of its words (monitor/stories.py); the common words of the
+# matched articles fit many times over. An entry is a few hundred bytes.
+FOLD_CACHE_SIZE = 16_384
 
 
+@lru_cache(maxsize=FOLD_CACHE_SIZE)
 def fold(word: str) -> str:
-    """One word as the matcher sees it: no accents, no case, no possessive, no apostrophes."""
+    """One word as the matcher sees it: no accents, no case, no possessive, no apostrophes.
+    Pure, so remembered for the most recent ``FOLD_CACHE_SIZE`` distinct words."""
     word = _POSSESSIVE.sub("", word)
     if not word.isascii():
         word = unicodedata.normalize("NFKD", word)
@@ -44,7 +51,12 @@ def fold(word: str) -> str:
 
 def chunks(title: str, summary: str) -> list[bytes]:
     """An article's chunks (see ``_CHUNK_TABLE``): each holds one or more whole words, lowered."""
-    return f"{title}\n{summary}".encode(errors="surrogatepass").translate(_CHUNK_TABLE).split()
+    text = f"{title}\n{summary}"
+    try:
+        raw = text.encode()  # the common case, a little faster without an error handler
+    except UnicodeEncodeError:  # a lone surrogate (JSON can carry one)
+        raw = text.encode(errors="surrogatepass")
+    return raw.translate(_CHUNK_TABLE).split()
 
 
 def chunk_words(chunk: bytes) -> set[str]:
@@ -85,13 +97,15 @@ def words(text: str) -> list[str]:
     return found
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     """A folded word and its character span in the original text."""
 
     word: str
     start: int
     end: int
+
+
+_token = tuple.__new__  # a Token from a tuple, without NamedTuple's Python-level __new__
 
 
 class NormalText:
@@ -113,6 +127,11 @@ class NormalText:
         # original span it came from and whether it is an unchanged stretch.
         self._segments = segments
         self._at = at
+
+    @property
+    def exact(self) -> bool:
+        """Whether the normalised text is the original (every offset is the same in both)."""
+        return self._segments is None
 
     @classmethod
     def of(cls, text: str) -> NormalText:
@@ -168,8 +187,15 @@ class NormalText:
 def tokenize(text: str) -> list[Token]:
     """Folded word tokens with their character spans in the original text."""
     prepared = NormalText.of(text)
+    if prepared.exact:  # most text: the spans are the regex's own
+        return [_token(Token, (fold(m[0]), *m.span())) for m in WORD.finditer(prepared.norm)]
     tokens = []
     for m in WORD.finditer(prepared.norm):
         start, end = prepared.span(m.start(), m.end())
         tokens.append(Token(fold(m.group()), start, end))
     return tokens
+
+
+def folded_words(text: str) -> list[str]:
+    """The words of :func:`tokenize`, without their spans."""
+    return list(map(fold, WORD.findall(NormalText.of(text).norm)))

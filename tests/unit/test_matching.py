@@ -129,6 +129,27 @@ def test_articles_before_the_call_are_not_follow_ups(matcher: Matcher) -> None:
     assert matcher.match(after).categories == ["ceasefire"]
 
 
+@pytest.mark.parametrize(
+    ("published", "follows"),
+    [
+        ("2025-02-11T23:59:59.999999+00:00", False),
+        ("2025-02-12T00:00:00+00:00", True),
+        ("2025-02-12T01:30:00+02:00", False),  # 23:30 UTC the day before
+        ("2025-02-11T23:30:00-02:00", True),  # 01:30 UTC on the day
+        ("2026-02-11T23:59:59.999999+00:00", True),  # the last moment of its 365 days
+        ("2026-02-12T00:00:00+00:00", False),
+        ("2026-02-12T00:30:00+01:00", True),  # 23:30 UTC on the last day
+    ],
+)
+def test_the_date_window_is_whole_utc_days(matcher: Matcher, published: str, follows: bool) -> None:
+    """An article follows the event from the first moment (UTC) of the event's day to the last
+    moment of its window's last day, whatever time zone its publication time is written in."""
+    article = article_factory(
+        "Russia rejects ceasefire", published=datetime.fromisoformat(published)
+    )
+    assert bool(matcher.match(article).events) is follows
+
+
 def _matcher(match: dict[str, object], **rule: object) -> Matcher:
     event = TrackedEvent.model_validate(
         {

@@ -1,12 +1,14 @@
 """Property tests of matching: any Unicode is safe, and evidence always points at its text."""
 
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.matching import Matcher, tokenize
-from monitor.matching.text import WORD, NormalText, plain, words
+from monitor.matching.matcher import utc_day
+from monitor.matching.text import WORD, NormalText, folded_words, plain, words
 from monitor.models import Article
 from monitor.rules import load_events_dir, load_rules_dir
 from tests.factories import article_factory
@@ -98,3 +100,28 @@ def test_fast_word_cutting_finds_the_regex_words(text: str) -> None:
     norm = NormalText.of(text).norm
     assert len(plain(norm)) == len(norm)
     assert words(plain(norm)) == [w.replace("’", "'") for w in WORD.findall(norm)]
+
+
+@PROPERTIES
+@given(text=st.one_of(st.text(), ANY_TEXT, TEXT))
+def test_folded_words_are_the_words_of_the_tokens(text: str) -> None:
+    """Story grouping's word list without spans is the tokens' words, in order."""
+    assert folded_words(text) == [token.word for token in tokenize(text)]
+
+
+@PROPERTIES
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1900, 1, 2),
+        max_value=datetime(2200, 1, 1),
+        timezones=st.one_of(
+            st.none(),
+            st.just(UTC),
+            st.integers(-23 * 60, 23 * 60).map(lambda m: timezone(timedelta(minutes=m))),
+        ),
+    )
+)
+def test_utc_day_is_the_day_of_the_timestamp(moment: datetime) -> None:
+    """The matcher's day of a publication time is the UTC date of its timestamp, for moments in
+    UTC, at any offset, and naive ones (local time, as ``datetime.timestamp`` takes them)."""
+    assert utc_day(moment) == datetime.fromtimestamp(moment.timestamp(), UTC).toordinal()
