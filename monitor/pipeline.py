@@ -40,7 +40,9 @@ def match_article(
     )
     records = []
     for h in result.hits:
-        seen = with_concepts(read, {e.group for e in h.evidence})
+        # sorted: a set's order follows the process's hash seed, and the features' order is the
+        # order similarities are summed in, so every worker (and a replay) must see the same
+        seen = with_concepts(read, sorted({e.group for e in h.evidence}))
         records.append(
             MatchRecord(
                 event=event,
