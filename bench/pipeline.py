@@ -267,9 +267,12 @@ class Phase:
         import redis
 
         from monitor.embedded import EmbeddedBroker
+        from monitor.settings import load_settings
+        from monitor.topics import create_embedded_topics
 
         broker = EmbeddedBroker()
         bootstrap = broker.start()
+        create_embedded_topics(load_settings(), bootstrap)  # as `monitor run` starts the broker
         redis.Redis.from_url(self.args.redis_url).flushall()
         tmp = tempfile.mkdtemp(prefix="bench-pipeline-")
         counters = [self.ctx.Value("q", 0, lock=False) for _ in range(self.workers)]

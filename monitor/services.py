@@ -68,6 +68,10 @@ def start_services(settings: Settings) -> Services:
         broker = EmbeddedBroker()
         kafka = broker.start()
     try:
+        if broker:
+            from monitor.topics import create_embedded_topics
+
+            create_embedded_topics(settings, kafka)  # so that no first alert waits for its topic
         if settings.redis_url:
             redis_url = settings.redis_url
         else:

@@ -478,3 +478,24 @@ def _ensure_embedded(
             f"created {spec.name} by auto-creation: {EMBEDDED_PARTITIONS} partitions"
         )
     return result
+
+
+def create_embedded_topics(settings: Settings, bootstrap: str) -> list[str]:
+    """Auto-create the monitor's topics on a just-started embedded broker; return what was made.
+
+    Otherwise each topic appears when first used: the first alert of a category then waits about
+    a second for its topic (the producer's metadata retries; bench/pipeline.py saw the first
+    alerts of a run read 0.6-1.1 s after their article), and so does a subscriber who started
+    before it. Alert topics come from the configured rules; when they cannot be read, the rule
+    check at start-up says why, and only the pipeline's own topics are made here.
+    """
+    from monitor.catalog import load_matcher
+
+    try:
+        alert_topics = [rule.alert_topic for rule in load_matcher(settings).rules]
+    except MonitorError as exc:
+        log.warning("topics.rules_unreadable error=%s", exc)
+        alert_topics = []
+    result = ensure_topics(settings, bootstrap, alert_topics, dry_run=False)
+    log.info("topics.created embedded=%s topics=%s", result.embedded, ",".join(result.done))
+    return result.done

@@ -54,6 +54,26 @@ def test_ensure_auto_creates_missing_topics_and_is_idempotent(broker: str) -> No
     assert topic in second.plan.unchanged
 
 
+def test_embedded_services_start_with_every_alert_topic_in_place(tmp_path: Path) -> None:
+    """Starting the embedded broker auto-creates the pipeline's topics and the shipped rules'
+    alert topics, so the first alert of a category does not wait for its topic to be made."""
+    from monitor.catalog import load_matcher
+    from monitor.kafka import ARTICLES_TOPIC, MATCHES_TOPIC
+    from monitor.services import start_services
+    from tests.factories import settings_factory
+
+    settings = settings_factory(tmp_path)
+    services = start_services(settings)
+    try:
+        bootstrap = services.endpoints.kafka
+        expected = {rule.alert_topic for rule in load_matcher(settings).rules}
+        assert expected and {"alerts.ceasefire", "alerts.sanctions"} <= expected
+        present = set(admin_client(bootstrap).list_topics(timeout=10).topics)  # creates nothing
+        assert expected | {ARTICLES_TOPIC, MATCHES_TOPIC} <= present
+    finally:
+        services.stop()
+
+
 def test_dry_run_changes_nothing(broker: str) -> None:
     """--dry-run lists the topic it would create and leaves the broker without it."""
     topic = unique_alert_topic()
