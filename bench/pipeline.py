@@ -137,45 +137,38 @@ class ArticleStream:
 
 
 # worker processes ---------------------------------------------------------------------------
-def worker_main(
-    kind: str,
-    name: str,
-    bootstrap: str,
-    redis_url: str,
-    datadir: str,
-    guarantee: str,
-    counter: Any,
-    stop: Any,
-    results: Any,
-    record_latency: Any,
-) -> None:
-    logging.basicConfig(level=logging.WARNING, format=f"{name} %(levelname)s %(name)s %(message)s")
-    run = _worker(
-        kind, name, bootstrap, redis_url, datadir, guarantee, counter, stop, results, record_latency
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker process is given (picklable for ``spawn``; the last four are shared)."""
+
+    kind: str  # "bare" or "pipeline"
+    name: str
+    bootstrap: str
+    redis_url: str
+    datadir: str
+    guarantee: str
+    counter: Any  # articles decided (or counted), a multiprocessing Value
+    stop: Any  # set by the bench when the phase is over, a multiprocessing Event
+    results: Any  # (name, latencies) back to the bench, a multiprocessing Queue
+    record_latency: Any  # 1 while decision latencies are recorded, a multiprocessing Value
+
+
+def worker_main(spec: WorkerSpec) -> None:
+    logging.basicConfig(
+        level=logging.WARNING, format=f"{spec.name} %(levelname)s %(name)s %(message)s"
     )
     profile = os.environ.get("BENCH_PROFILE")  # a file prefix: cProfile stats per worker
     if not profile:
-        asyncio.run(run)
+        asyncio.run(_worker(spec))
         return
     import cProfile
 
     with cProfile.Profile() as prof:
-        asyncio.run(run)
-    prof.dump_stats(f"{profile}-{kind}-{name}.prof")
+        asyncio.run(_worker(spec))
+    prof.dump_stats(f"{profile}-{spec.kind}-{spec.name}.prof")
 
 
-async def _worker(
-    kind: str,
-    name: str,
-    bootstrap: str,
-    redis_url: str,
-    datadir: str,
-    guarantee: str,
-    counter: Any,
-    stop: Any,
-    results: Any,
-    record_latency: Any,
-) -> None:
+async def _worker(spec: WorkerSpec) -> None:
     import faust
 
     from agents.app import _let_followers_sync_first, create_app
@@ -190,15 +183,15 @@ async def _worker(
     settings = load_settings()
     settings = settings.model_copy(
         update={
-            "data_dir": Path(datadir),
-            "worker_id": name,
-            "stream": settings.stream.model_copy(update={"guarantee": guarantee}),
+            "data_dir": Path(spec.datadir),
+            "worker_id": spec.name,
+            "stream": settings.stream.model_copy(update={"guarantee": spec.guarantee}),
         }
     )
-    endpoints = Endpoints(kafka=bootstrap, redis=redis_url, embedded=True)
+    endpoints = Endpoints(kafka=spec.bootstrap, redis=spec.redis_url, embedded=True)
     latencies = array.array("d")
     rules = None
-    if kind == "bare":
+    if spec.kind == "bare":
         app = faust.App(settings.app_id + "-bare", **faust_options(settings, endpoints))
         _let_followers_sync_first(app)
         adjust_consumer(app, embedded=True)  # the worker's consumer: fetch wait, GIL switches
@@ -207,21 +200,21 @@ async def _worker(
         @app.agent(topic, name="passthrough")
         async def passthrough(stream: Any) -> None:
             async for _event in stream.events():
-                counter.value += 1
+                spec.counter.value += 1
 
     else:
-        rules = await open_rulebook(settings, bootstrap)
+        rules = await open_rulebook(settings, spec.bootstrap)
         add = latencies.append
 
         def on_decided(article: Article) -> None:
-            counter.value += 1
-            if record_latency.value:
+            spec.counter.value += 1
+            if spec.record_latency.value:
                 add(time.time() - article.fetched.timestamp())
 
         app = create_app(settings, endpoints, rules, on_decided=on_decided)
     await app.start()
-    await asyncio.to_thread(stop.wait)
-    results.put((name, latencies.tobytes()))
+    await asyncio.to_thread(spec.stop.wait)
+    spec.results.put((spec.name, latencies.tobytes()))
     await app.stop()
     if rules is not None:
         await app.monitor_status.close()
@@ -283,16 +276,18 @@ class Phase:
             self.ctx.Process(
                 target=worker_main,
                 args=(
-                    self.kind,
-                    f"bench-{i}",
-                    bootstrap,
-                    self.args.redis_url,
-                    tmp,
-                    self.args.guarantee,
-                    counters[i],
-                    stop,
-                    results,
-                    recording,
+                    WorkerSpec(
+                        kind=self.kind,
+                        name=f"bench-{i}",
+                        bootstrap=bootstrap,
+                        redis_url=self.args.redis_url,
+                        datadir=tmp,
+                        guarantee=self.args.guarantee,
+                        counter=counters[i],
+                        stop=stop,
+                        results=results,
+                        record_latency=recording,
+                    ),
                 ),
             )
             for i in range(self.workers)
