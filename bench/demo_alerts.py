@@ -4,8 +4,8 @@
 
 Starts ``monitor run --demo`` (embedded broker and Redis, real pollers over HTTP) as a child
 process with its own data directory, subscribes to every ``alerts.*`` topic from the beginning
-with a read_committed consumer (so an alert counts when a subscriber can read it, after its
-transaction commits), and stops the run once the timeline has played and no alert came for 15
+with a read_committed consumer (an alert counts when a subscriber reading as `monitor alerts
+follow` does can read it), and stops the run once the timeline has played and no alert came for 15
 seconds. Prints alerts per category and kind, stories, and the time from an article's fetch to
 its alert reaching the subscriber (median and 95th percentile), with the worker's own share
 (fetch -> emitted) beside it.

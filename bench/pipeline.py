@@ -332,7 +332,7 @@ class Phase:
                 mark=0.0 if rate is not None else START_SHARE,
             )
             figures = [proc_figures(p.pid) for p in procs if p.pid is not None]
-            time.sleep(3.5 if self.kind != "bare" else 0)  # the last alerts' transaction commits
+            time.sleep(3.5 if self.kind != "bare" else 0)  # the last alerts reach the reader
         finally:
             stop.set()
             reader_stop.set()
