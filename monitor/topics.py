@@ -483,10 +483,10 @@ def _ensure_embedded(
 def create_embedded_topics(settings: Settings, bootstrap: str) -> list[str]:
     """Auto-create the monitor's topics on a just-started embedded broker; return what was made.
 
-    Otherwise each topic appears when first used: the first alert of a category then waits about
-    a second for its topic (the producer's metadata retries; bench/pipeline.py saw the first
-    alerts of a run read 0.6-1.1 s after their article), and so does a subscriber who started
-    before it. Alert topics come from the configured rules; when they cannot be read, the rule
+    Otherwise each topic appears when first used, and both the worker's producer and a subscriber
+    who started earlier must then find it through metadata retries: bench/pipeline.py read the
+    first alerts of a run 0.6-1.1 s after their article that way, and about 0.25 s with the topics
+    in place. Alert topics come from the configured rules; when they cannot be read, the rule
     check at start-up says why, and only the pipeline's own topics are made here.
     """
     from monitor.catalog import load_matcher
