@@ -64,3 +64,17 @@ def alert_factory(category: str, headline: str, *, story: str = "story-1") -> Al
             timestamps={"fetched": now, "matched": now, "emitted": now},
         ),
     )
+
+
+async def send_numbered(bootstrap: str, topic: str, count: int) -> list[int]:
+    """Records ``b"0"`` .. ``b"<count-1>"`` (keys ``k0`` ..) on ``topic``; their offsets."""
+    from monitor.kafka import start_producer
+
+    producer = await start_producer(bootstrap)
+    try:
+        sent = [
+            await producer.send(topic, f"{i}".encode(), key=f"k{i}".encode()) for i in range(count)
+        ]
+        return [(await s).offset for s in sent]
+    finally:
+        await producer.stop()

@@ -12,8 +12,7 @@ import faust
 from agents.config import faust_options
 from agents.consumer import adjust_consumer
 from monitor.embedded import Endpoints
-from monitor.kafka import start_producer
-from tests.factories import settings_factory
+from tests.factories import send_numbered, settings_factory
 
 RECORDS = 6000
 BUFFER = 16  # the streams' buffer (Faust's stream_buffer_maxsize): full within a few records
@@ -29,16 +28,7 @@ async def test_every_record_is_processed_when_the_stream_buffer_is_full(
     1M-article phase and still passed this test: that loss needs a far longer backlog.)"""
     topic_name = f"backpressure-{uuid.uuid4().hex[:8]}"
     settings = settings_factory(tmp_path, app_id=f"backpressure-{uuid.uuid4().hex[:8]}")
-    producer = await start_producer(broker)
-    try:
-        sent = [
-            await producer.send(topic_name, f"{i}".encode(), key=f"k{i}".encode())
-            for i in range(RECORDS)
-        ]
-        for s in sent:
-            await s
-    finally:
-        await producer.stop()
+    await send_numbered(broker, topic_name, RECORDS)
 
     endpoints = Endpoints(kafka=broker, redis=fresh_redis, embedded=True)
     options = {**faust_options(settings, endpoints), "stream_buffer_maxsize": BUFFER}

@@ -17,7 +17,7 @@ from agents.config import faust_options
 from agents.consumer import adjust_consumer
 from monitor.embedded import EMBEDDED_PARTITIONS, Endpoints
 from monitor.kafka import send_all, start_producer
-from tests.factories import settings_factory
+from tests.factories import send_numbered, settings_factory
 
 RECORDS = 200
 COMMITTED = 5  # per partition, when the test starts from committed offsets
@@ -46,13 +46,9 @@ async def test_records_fetched_while_seeking_are_processed(
     them around Faust's seek to the committed offsets, a window the test widens to a second."""
     topic_name = f"resume-{uuid.uuid4().hex[:8]}"
     settings = settings_factory(tmp_path, app_id=f"resume-test-{uuid.uuid4().hex[:8]}")
+    offsets = await send_numbered(broker, topic_name, RECORDS)
     producer = await start_producer(broker)
     try:
-        sent = [
-            await producer.send(topic_name, f"{i}".encode(), key=f"k{i}".encode())
-            for i in range(RECORDS)
-        ]
-        offsets = [(await s).offset for s in sent]
         # a table with state to recover: Faust keeps the consumer flowing while it reads it
         changelog = f"{settings.app_id}-{TABLE}-changelog"
         await send_all(producer, changelog, [(b'"k0"', b"1")])
