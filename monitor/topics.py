@@ -489,10 +489,12 @@ def create_embedded_topics(settings: Settings, bootstrap: str) -> list[str]:
     in place. Alert topics come from the configured rules; when they cannot be read, the rule
     check at start-up says why, and only the pipeline's own topics are made here.
     """
-    from monitor.catalog import load_matcher
+    from monitor.rules import load_events_dir, load_rules_dir
 
-    try:
-        alert_topics = [rule.alert_topic for rule in load_matcher(settings).rules]
+    try:  # the rule files only: compiling them into a matcher is the worker's work
+        events = load_events_dir(settings.events_dir)
+        rules = load_rules_dir(settings.rules_dir, events)
+        alert_topics = [rule.alert_topic for rule in rules if rule.enabled]
     except MonitorError as exc:
         log.warning("topics.rules_unreadable error=%s", exc)
         alert_topics = []
