@@ -38,7 +38,12 @@ article in a bare agent, 86 µs without it (bench/pipeline.py, pre-filled topic)
 almost never blocks (it blocks only while flow control is suspended, the producer buffer is full
 or a stream's queue is), so :func:`deliver_inline` runs it in the drain loop's own task first,
 and only when it does block hands the rest of it to Faust's race as before. The drain loop gets
-the same outcome either way.
+the same outcome either way. (This was reverted once because bench/pipeline.py's 1M-article
+phase lost records with it. The cause was the bench, not the delivery: the embedded broker keeps
+only the newest 5 MiB of each partition, and with deliveries this cheap Faust served the
+partitions unevenly enough for one to fall further behind than that under the bench's backlog
+of 30,000; aiokafka then found its position deleted and skipped to the log start. The bench
+keeps 8,000 now.)
 
 Sharing the GIL. Faust runs the aiokafka consumer on a thread of its own (fetching, decoding
 record batches) and the agents on the main thread; both need the interpreter lock. A thread that
