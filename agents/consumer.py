@@ -1,6 +1,7 @@
 """The worker's Kafka consumer: how long a fetch may wait, resuming the streams after a rebalance
-without dropping records, delivering fetched messages without new tasks, and how its thread shares
-the interpreter lock. The first three adjust Faust (faust-streaming 0.15) objects of one app.
+without dropping records, delivering fetched messages without new tasks, how its thread shares
+the interpreter lock, and reporting articles the broker deleted before it read them. All but the
+lock adjust Faust (faust-streaming 0.15) objects of one app.
 
 Fetch wait. Faust builds its aiokafka consumer with a fixed ``fetch_max_wait_ms=1500`` and no
 setting for it. On real Kafka a fetch returns as soon as any data arrives, so the wait only bounds
