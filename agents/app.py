@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 1.0
 DEDUPE_TABLE = "seen_articles"
 STORIES_TABLE = "stories"
+LOST_COUNTER = "articles.lost"  # articles the broker deleted before a worker read them
 # The match stage's batches: at most BATCH_MAX articles, handed over every BATCH_WAIT seconds.
 # The wait is latency added to every article (half of it on average) when traffic is light; a
 # shorter one means smaller batches and a slower worker under load (bench/pipeline.py: 2 ms gave
@@ -65,9 +66,12 @@ def create_app(
     app = faust.App(settings.app_id, **faust_options(settings, endpoints))
     if endpoints.embedded:
         _let_followers_sync_first(app)
-    adjust_consumer(app, embedded=endpoints.embedded)  # fetch wait; no records lost on resume
-    status = StatusStore.from_url(endpoints.redis)
     tally = Tally()
+    # fetch wait; no records lost on resume; articles deleted unread are counted, not skipped
+    adjust_consumer(
+        app, embedded=endpoints.embedded, lost=lambda count: tally.add(LOST_COUNTER, count)
+    )
+    status = StatusStore.from_url(endpoints.redis)
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     articles = app.topic(ARTICLES_TOPIC, **raw)
     matches = app.topic(MATCHES_TOPIC, **raw)

@@ -1,6 +1,7 @@
 """The worker's Kafka consumer: how long a fetch may wait, resuming the streams after a rebalance
-without dropping records, delivering fetched messages without new tasks, and how its thread shares
-the interpreter lock. The first three adjust Faust (faust-streaming 0.15) objects of one app.
+without dropping records, delivering fetched messages without new tasks, how its thread shares
+the interpreter lock, and reporting articles the broker deleted before it read them. All but the
+lock adjust Faust (faust-streaming 0.15) objects of one app.
 
 Fetch wait. Faust builds its aiokafka consumer with a fixed ``fetch_max_wait_ms=1500`` and no
 setting for it. On real Kafka a fetch returns as soon as any data arrives, so the wait only bounds
@@ -52,18 +53,40 @@ default). The match stage decides a batch without yielding, so the consumer thre
 out those 5 ms before it could hand over the next fetch, and the stages ran in turns instead of
 overlapping. :func:`share_gil_sooner` makes the interval SWITCH_INTERVAL for the whole process
 (bench/pipeline.py applies the same to the bare agent it compares with).
+
+Articles deleted before they were read. The embedded broker keeps at most the newest 5 MiB (or
+100,000 message sets) of a partition, deleting older records whether read or not (librdkafka's
+``rd_kafka_mock_partition_init`` hard-codes it), as real Kafka does past ``retention.ms``. A worker
+that far behind fetches an offset that is gone; aiokafka resets it to the log's start (``earliest``)
+and Faust marks the skipped offsets acked (``_add_gap``), so they are committed unprocessed.
+:func:`report_unread_deleted` reports them instead of letting that pass in silence:
+``monitor.articles`` is written only by idempotent producers without transactions, so its offsets
+have no holes and a fetch that starts past the offset a partition was due to be read from means
+the records between were deleted unread. The due offset is set by seeks (the committed offsets
+after a rebalance, our rewind to 0) and by each fetch (one past its last record), per fetched
+batch, not per record: the drain loop gets nothing new. Faust's own numbers are not used: after a
+seek its read offset is the next offset to read, otherwise the last one read, so its gap is one
+short or missing when exactly one record went. The report is an ``articles.unread_deleted`` error
+with the partition, first and last offset lost and their count, and a callback the app counts
+(``articles.lost``). A partition with nothing committed is due from 0 (our rewind): a new group
+on a topic that already deleted records reports those too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
+import logging
 import sys
-from collections.abc import Awaitable, Callable, Generator, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import faust
 from mode.services import WaitResults
+
+from monitor.kafka import ARTICLES_TOPIC
+
+log = logging.getLogger(__name__)
 
 FETCH_WAIT_MS = 10
 SWITCH_INTERVAL = 0.001  # seconds; CPython's default is 0.005
@@ -221,12 +244,117 @@ def share_gil_sooner(interval: float = SWITCH_INTERVAL) -> None:
     sys.setswitchinterval(interval)
 
 
-def adjust_consumer(app: faust.App, *, embedded: bool) -> None:
+UNREAD_DELETED_HINT = {
+    True: "the embedded broker keeps only the newest 5 MiB of each partition: run Kafka "
+    "(external mode, docker-compose.yml) when workers may fall that far behind",
+    False: "raise the topic's retention.ms above the longest time a worker may be down or "
+    "behind, or keep workers running",
+}
+
+
+class UnreadDeletions:
+    """Records of one topic deleted before they were read (see the module's docstring): the
+    offset each partition is due to be read from next, kept from seeks and fetched batches, and
+    ``report(partition, first, last, count)`` for every fetch that starts past it."""
+
+    def __init__(self, topic: str, report: Callable[[int, int, int, int], None]):
+        self.topic, self._report = topic, report
+        self._due: dict[int, int] = {}  # partition -> the offset it is due to be read from
+
+    def fetched(self, records: Mapping[Any, Sequence[Any]]) -> None:
+        """A fetch's records (topic partition -> records in offset order)."""
+        due, topic = self._due, self.topic
+        for tp, batch in records.items():
+            if tp.topic != topic or not batch:
+                continue
+            first, expected = batch[0].offset, due.get(tp.partition)
+            if expected is not None and first > expected:
+                self._report(tp.partition, expected, first - 1, first - expected)
+            due[tp.partition] = batch[-1].offset + 1
+
+    def seeked(self, offsets: Mapping[Any, int | None]) -> None:
+        """Partitions moved to these offsets; None or negative: to no known offset."""
+        for tp, offset in offsets.items():
+            if tp.topic != self.topic:
+                continue
+            if offset is None or offset < 0:
+                self._due.pop(tp.partition, None)
+            else:
+                self._due[tp.partition] = offset
+
+    def forget(self, tps: Iterable[Any]) -> None:
+        """Partitions revoked or newly assigned: due nowhere until a seek or a fetch says."""
+        for tp in tps:
+            if tp.topic == self.topic:
+                self._due.pop(tp.partition, None)
+
+
+def report_unread_deleted(
+    app: faust.App, *, embedded: bool, lost: Callable[[int], None] | None = None
+) -> UnreadDeletions:
+    """Log every run of ``monitor.articles`` records deleted before the app's consumer read them,
+    as an ``articles.unread_deleted`` error, and pass their count to ``lost``."""
+    hint = UNREAD_DELETED_HINT[embedded]
+
+    def report(partition: int, first: int, last: int, count: int) -> None:
+        log.error(
+            "articles.unread_deleted partition=%d first=%d last=%d count=%d: the broker deleted "
+            "these articles before this worker read them; they were never matched and their "
+            "offsets are committed as if they had been. To keep it from happening again: %s",
+            partition,
+            first,
+            last,
+            count,
+            hint,
+        )
+        if lost is not None:
+            lost(count)
+
+    deletions = UnreadDeletions(ARTICLES_TOPIC, report)
+    base = app.transport.Consumer
+
+    class Consumer(base):  # type: ignore[misc,valid-type]
+        async def _getmany(self, active_partitions: Any, timeout: float) -> Any:  # noqa: ASYNC109
+            records = await super()._getmany(active_partitions, timeout)
+            if records:
+                deletions.fetched(records)
+            return records
+
+        async def seek_to_committed(self) -> Mapping[Any, int]:
+            committed = await super().seek_to_committed()
+            deletions.seeked(committed)
+            return committed
+
+        async def seek_wait(self, partitions: Mapping[Any, int]) -> None:
+            await super().seek_wait(partitions)
+            deletions.seeked(partitions)
+
+        async def seek(self, partition: Any, offset: int) -> None:
+            await super().seek(partition, offset)
+            deletions.seeked({partition: offset})
+
+        async def on_partitions_revoked(self, revoked: Any) -> None:
+            deletions.forget(revoked)
+            await super().on_partitions_revoked(revoked)
+
+        async def on_partitions_assigned(self, assigned: Any, *args: Any, **kwargs: Any) -> None:
+            deletions.forget(assigned)
+            await super().on_partitions_assigned(assigned, *args, **kwargs)
+
+    app.transport.Consumer = Consumer
+    return deletions
+
+
+def adjust_consumer(
+    app: faust.App, *, embedded: bool, lost: Callable[[int], None] | None = None
+) -> None:
     """The adjustments for a worker app; the short fetch wait only on the embedded broker (on
     real Kafka a fetch returns when data arrives, and a short wait only adds idle requests). The
-    switch interval is the process's: every app in it shares the lock the same way."""
+    switch interval is the process's: every app in it shares the lock the same way. ``lost``
+    gets the count of every run of articles deleted before the worker read them."""
     resume_streams_after_seek(app)
     deliver_inline(app)
+    report_unread_deleted(app, embedded=embedded, lost=lost)
     share_gil_sooner()
     if embedded:
         shorten_fetch_wait(app)

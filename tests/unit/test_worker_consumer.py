@@ -1,4 +1,5 @@
-"""How a worker's consumer delivers fetched messages and shares the interpreter lock."""
+"""How a worker's consumer delivers fetched messages, shares the interpreter lock and counts
+articles deleted before it read them."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ import asyncio
 import gc
 import sys
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import faust
 import pytest
+from aiokafka.structs import TopicPartition
 
-from agents.consumer import SWITCH_INTERVAL, adjust_consumer
+from agents.consumer import SWITCH_INTERVAL, UnreadDeletions, adjust_consumer
+from monitor.kafka import ARTICLES_TOPIC
 
 
 def test_a_worker_app_hands_the_interpreter_lock_over_sooner() -> None:
@@ -112,3 +116,70 @@ def test_a_blocked_delivery_is_cut_short_when_the_flow_stops() -> None:
     ran, flow_won = asyncio.run(scenario())
     assert ran == ["waiting", "cancelled"]
     assert flow_won
+
+
+ARTICLES = TopicPartition(ARTICLES_TOPIC, 2)
+
+
+def fetched(tp: TopicPartition, first: int, last: int) -> dict[TopicPartition, list[Any]]:
+    """A fetch's records for one partition, offsets ``first`` to ``last``."""
+    return {tp: [SimpleNamespace(offset=o) for o in range(first, last + 1)]}
+
+
+def deletions() -> tuple[UnreadDeletions, list[tuple[int, int, int, int]]]:
+    reports: list[tuple[int, int, int, int]] = []
+    return UnreadDeletions(ARTICLES_TOPIC, lambda *report: reports.append(report)), reports
+
+
+def test_articles_deleted_after_the_last_one_read_are_reported_exactly() -> None:
+    """Records read up to offset 9, the next fetch starting at 15 (the broker deleted 10-14 and
+    the consumer was reset to the log's start): partition, first and last lost, count 5."""
+    tracker, reports = deletions()
+    tracker.fetched(fetched(ARTICLES, 0, 9))
+    tracker.fetched(fetched(ARTICLES, 15, 20))
+    tracker.fetched(fetched(ARTICLES, 21, 30))
+    assert reports == [(2, 10, 14, 5)]
+
+
+@pytest.mark.parametrize(
+    ("first_fetched", "expected"),
+    [(10, []), (11, [(2, 10, 10, 1)]), (25, [(2, 10, 24, 15)])],
+    ids=["none-deleted", "one-deleted", "fifteen-deleted"],
+)
+def test_articles_deleted_from_the_committed_offset_on_are_reported_exactly(
+    first_fetched: int, expected: list[tuple[int, int, int, int]]
+) -> None:
+    """After a seek to committed offset 10 (the next to read, where Faust's read offset is the
+    last read otherwise), a fetch from 11 means exactly offset 10 was lost, one from 10 nothing:
+    Faust's own gap is one short there, and missing when one record went."""
+    tracker, reports = deletions()
+    tracker.fetched(fetched(ARTICLES, 0, 40))  # before a rebalance: read further than committed
+    tracker.forget([ARTICLES])
+    tracker.seeked({ARTICLES: 10})
+    tracker.fetched(fetched(ARTICLES, first_fetched, first_fetched + 5))
+    assert reports == expected
+
+
+def test_a_partition_rewound_to_the_beginning_reports_what_the_log_no_longer_has() -> None:
+    """A partition with nothing committed is rewound to 0; a log that starts at 7 lost 0-6."""
+    tracker, reports = deletions()
+    tracker.seeked({ARTICLES: None})  # nothing committed
+    tracker.seeked({ARTICLES: 0})  # the worker's rewind
+    tracker.fetched(fetched(ARTICLES, 7, 9))
+    assert reports == [(2, 0, 6, 7)]
+
+
+def test_rereads_other_topics_and_unknown_positions_are_not_reported() -> None:
+    """Only ``monitor.articles`` is watched (other topics may have holes: transactions,
+    compaction); a fetch behind the due offset (a re-read) and a first fetch after an
+    assignment with no seek yet are not losses."""
+    tracker, reports = deletions()
+    other = TopicPartition("monitor.matches", 2)
+    tracker.fetched({**fetched(other, 0, 3), **fetched(ARTICLES, 0, 3)})
+    tracker.fetched({**fetched(other, 50, 60), **fetched(ARTICLES, 2, 8)})  # a re-read
+    tracker.forget([ARTICLES])
+    tracker.fetched(fetched(ARTICLES, 100, 101))  # assigned, nothing known yet
+    tracker.seeked({ARTICLES: 0, other: 0})
+    tracker.seeked({ARTICLES: -1001})  # aiokafka's "no offset"
+    tracker.fetched({**fetched(other, 90, 91), **fetched(ARTICLES, 120, 121)})
+    assert reports == []

@@ -1,0 +1,128 @@
+"""A worker that falls further behind on ``monitor.articles`` than the embedded broker keeps (the
+newest 5 MiB of a partition) reports the articles deleted before it read them, then goes on."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import confluent_kafka
+import pytest
+
+from agents.app import LOST_COUNTER, create_app
+from monitor.embedded import EmbeddedBroker, Endpoints
+from monitor.kafka import ARTICLES_TOPIC
+from monitor.rulebook import RuleBook, open_rulebook
+from monitor.settings import Settings
+from monitor.status import StatusStore
+from monitor.topics import create_embedded_topics
+from tests.factories import article_factory, settings_factory
+
+PARTITION = 1
+FIRST_RUN = 40  # articles the worker reads and commits before it stops
+BACKLOG = 7000  # ~1 KiB articles: more than the 5 MiB the embedded broker keeps of a partition
+FILLER = "an article long enough that a few thousand of them fill megabytes " * 14
+
+
+@pytest.fixture
+def own_broker() -> Iterator[str]:
+    """An embedded broker for this test alone: it fills a partition of ``monitor.articles``,
+    which other tests use on the session's broker."""
+    broker = EmbeddedBroker()
+    yield broker.start()
+    broker.stop()
+
+
+def produce_articles(bootstrap: str, start: int, count: int) -> None:
+    """Articles ``start`` .. ``start+count-1`` (about 1 KiB each) on PARTITION, as the pollers
+    write them: an idempotent producer without transactions."""
+    producer = confluent_kafka.Producer(
+        {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5}
+    )
+    for i in range(start, start + count):
+        article = article_factory(f"filler {i}", FILLER, id=f"lost-test:{i}")
+        while True:
+            try:
+                producer.produce(
+                    ARTICLES_TOPIC, article.to_bytes(), article.id.encode(), partition=PARTITION
+                )
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+    assert producer.flush(30) == 0
+
+
+def log_and_commit(bootstrap: str, group: str) -> tuple[int, int, int]:
+    """PARTITION's low and high watermarks and the group's committed offset."""
+    consumer = confluent_kafka.Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        tp = confluent_kafka.TopicPartition(ARTICLES_TOPIC, PARTITION)
+        low, high = consumer.get_watermark_offsets(tp, timeout=10)
+        [committed] = consumer.committed([tp], timeout=10)
+        return low, high, committed.offset
+    finally:
+        consumer.close()
+
+
+async def run_worker_until(
+    settings: Settings, endpoints: Endpoints, rules: RuleBook, done: dict[str, int]
+) -> dict[str, int]:
+    """Run a worker app until the status store's counters reach ``done``; the counters then."""
+    app = create_app(settings, endpoints, rules)
+    store = StatusStore.from_url(endpoints.redis)
+    counters: dict[str, int] = {}
+    await app.start()
+    try:
+        for _ in range(600):  # 60 s; the articles take a few seconds
+            counters = await store.counters()
+            if all(counters.get(name, 0) >= value for name, value in done.items()):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await app.stop()
+        await app.monitor_status.close()  # type: ignore[attr-defined]
+        await store.close()
+    return counters
+
+
+async def test_articles_deleted_before_a_restarted_worker_read_them_are_reported(
+    own_broker: str, fresh_redis: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker commits some articles of a partition and stops; more than the broker keeps is
+    written there, so it deletes articles the worker never read. The restarted worker logs one
+    ``articles.unread_deleted`` error naming the partition and exactly the offsets the broker
+    deleted after the committed one (from the committed offset to the log's new start), counts
+    them as ``articles.lost`` in Redis, and processes every article still on the log."""
+    settings = settings_factory(tmp_path, app_id=f"lost-test-{uuid.uuid4().hex[:8]}")
+    endpoints = Endpoints(kafka=own_broker, redis=fresh_redis, embedded=True)
+    create_embedded_topics(settings, own_broker)  # as `monitor run` does with its broker
+    rules = await open_rulebook(settings, own_broker)
+    try:
+        produce_articles(own_broker, 0, FIRST_RUN)
+        await run_worker_until(settings, endpoints, rules, {"articles.processed": FIRST_RUN})
+        produce_articles(own_broker, FIRST_RUN, BACKLOG)
+        low, high, committed = log_and_commit(own_broker, settings.app_id)
+        assert committed == FIRST_RUN
+        assert low > committed  # the broker deleted articles the worker had not read
+        lost = low - committed
+        with caplog.at_level(logging.ERROR, logger="agents.consumer"):
+            counters = await run_worker_until(
+                settings,
+                endpoints,
+                rules,
+                {"articles.processed": FIRST_RUN + high - low, LOST_COUNTER: lost},
+            )
+    finally:
+        await rules.stop()
+    reports = [
+        tuple(record.args or ())[:4]
+        for record in caplog.records
+        if record.levelno == logging.ERROR and record.msg.startswith("articles.unread_deleted")
+    ]
+    assert reports == [(PARTITION, committed, low - 1, lost)]
+    assert counters[LOST_COUNTER] == lost
+    assert counters["articles.processed"] == FIRST_RUN + high - low
