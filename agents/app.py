@@ -55,12 +55,12 @@ def create_app(
     endpoints: Endpoints,
     rules: RuleBook,
     *,
-    on_decided: Callable[[Article], None] | None = None,
+    on_decided: Callable[[Article, int], None] | None = None,
 ) -> faust.App:
     """A Faust app wired to the given broker, Redis and live rule set.
 
-    ``on_decided`` (for bench/pipeline.py) is called with each decoded article once it is judged
-    a duplicate or matched (or not).
+    ``on_decided`` (for bench/pipeline.py) is called with each decoded article and its
+    ``monitor.articles`` partition once it is judged a duplicate or matched (or not).
     """
     # topics, partitions, processing guarantee and table store: see agents/config.py
     app = faust.App(settings.app_id, **faust_options(settings, endpoints))
@@ -124,7 +124,7 @@ def create_app(
             return "deadletter"
         if article.id in seen and seen[article.id] >= article.revision:  # matched before
             if on_decided is not None:
-                on_decided(article)
+                on_decided(article, event.message.partition)
             return "duplicate"
         try:
             records = match_article(rules.matcher, article, matched_at)
@@ -133,7 +133,7 @@ def create_app(
             await to_dead_letter(event, f"matching failed: {type(exc).__name__}: {exc}")
             return "deadletter"
         if on_decided is not None:
-            on_decided(article)
+            on_decided(article, event.message.partition)
         if not records:
             # Only matched versions are remembered: a re-sent article that matched nothing is
             # simply matched (to nothing) again, cheaper than a changelog write per article.

@@ -23,17 +23,20 @@ processes (``multiprocessing`` spawn), so their CPU time and peak memory (``VmHW
    (``read_committed``, as subscribers read);
 5. memory: one worker through each ``--memory`` article count; its peak resident memory.
 
-In the throughput phases the producer keeps at most ``BACKLOG`` articles ahead of the workers; the
-rate is counted from the moment the workers have processed 10% of the articles to the last one,
-so start-up and the first rebalance are not in it. The backlog is small on purpose: the embedded
-broker (librdkafka's mock cluster) keeps only the newest 5 MiB of each partition, about 8,900 of
-these articles (520 bytes on average), and deletes older ones whether read or not. A worker more
-than that behind on one partition loses records (its fetch position is out of range, it skips to
-the log start and Faust commits over the hole). With 30,000 in total, once deliveries got cheaper
-Faust served the four partitions unevenly enough for one to fall that far behind; 8,000 keeps
-every partition far from it and still keeps the workers busy (a fetch takes at most 1 MiB, about
-1,900 articles, per partition). If the workers stop making progress for STALL seconds the phase
-fails with a message instead of waiting.
+In the throughput phases the producer keeps at most ``--backlog`` articles (BACKLOG) not yet
+decided on each partition of ``monitor.articles``, sending each article to its key's partition
+itself; the rate is counted from the moment the workers have processed 10% of the articles to the
+last one, so start-up and the first rebalance are not in it. The bound is per partition because
+the embedded broker (librdkafka's mock cluster) keeps only the newest 5 MiB of each partition,
+about 8,900 of these articles (520 bytes on average), and deletes older ones whether read or not:
+a worker further behind than that on one partition loses records (its fetch position is out of
+range, it skips to the log start and Faust commits over the hole; the worker reports it as
+``articles.unread_deleted``). A bound on the total let one partition fall that far behind once
+deliveries got cheaper and Faust served the partitions unevenly; a small total instead left the
+broker nearly empty, since a worker holds a fetch of up to 1 MiB per partition (about 1,900
+articles) in memory, so every fetch returned a few records and cost more per article. 6,000 per
+partition is 3.6 MB at most and keeps fetches full. If the workers stop making progress for STALL
+seconds the phase fails with a message instead of waiting.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DEVSET = ROOT.parent / "shared" / "data" / "devset.jsonl"
-BACKLOG = 8_000  # articles ahead of the workers, all partitions (see the docstring)
+BACKLOG = 6_000  # articles ahead of the workers on each partition (see the docstring)
 STALL = 60.0  # seconds without progress before a phase fails
 START_SHARE = 0.1  # rates are counted once the workers have processed this share
 SHIFTS = (-6, -3, 0, 3, 6)  # days a timeline item's reprints are moved
@@ -155,7 +158,7 @@ class WorkerSpec:
     redis_url: str
     datadir: str
     guarantee: str
-    counter: Any  # articles decided (or counted), a multiprocessing Value
+    counter: Any  # articles decided (or counted) per partition, a multiprocessing Array
     stop: Any  # set by the bench when the phase is over, a multiprocessing Event
     results: Any  # (name, latencies) back to the bench, a multiprocessing Queue
     record_latency: Any  # 1 while decision latencies are recorded, a multiprocessing Value
@@ -207,15 +210,15 @@ async def _worker(spec: WorkerSpec) -> None:
 
         @app.agent(topic, name="passthrough")
         async def passthrough(stream: Any) -> None:
-            async for _event in stream.events():
-                spec.counter.value += 1
+            async for event in stream.events():
+                spec.counter[event.message.partition] += 1
 
     else:
         rules = await open_rulebook(settings, spec.bootstrap)
         add = latencies.append
 
-        def on_decided(article: Article) -> None:
-            spec.counter.value += 1
+        def on_decided(article: Article, partition: int) -> None:
+            spec.counter[partition] += 1
             if spec.record_latency.value:
                 add(time.time() - article.fetched.timestamp())
 
@@ -268,7 +271,7 @@ class Phase:
     def run(self, articles: int, rate: float | None) -> PhaseResult:
         import redis
 
-        from monitor.embedded import EmbeddedBroker
+        from monitor.embedded import EMBEDDED_PARTITIONS, EmbeddedBroker
         from monitor.settings import load_settings
         from monitor.topics import create_embedded_topics
 
@@ -277,7 +280,9 @@ class Phase:
         create_embedded_topics(load_settings(), bootstrap)  # as `monitor run` starts the broker
         redis.Redis.from_url(self.args.redis_url).flushall()
         tmp = tempfile.mkdtemp(prefix="bench-pipeline-")
-        counters = [self.ctx.Value("q", 0, lock=False) for _ in range(self.workers)]
+        counters = [
+            self.ctx.Array("q", EMBEDDED_PARTITIONS, lock=False) for _ in range(self.workers)
+        ]
         recording = self.ctx.Value("b", 0, lock=False)
         stop = self.ctx.Event()
         results = self.ctx.Queue()
@@ -315,8 +320,13 @@ class Phase:
             self.args.devset, self.args.timeline, self.args.relevant, self.args.duplicates
         )
 
+        def decided() -> list[int]:  # per partition, all workers
+            return [sum(c[p] for c in counters) for p in range(EMBEDDED_PARTITIONS)]
+
         def processed() -> int:
-            return sum(c.value for c in counters)
+            return sum(decided())
+
+        sent = [0] * EMBEDDED_PARTITIONS  # per partition, over the phase
 
         cpu_at_start: list[float] = []
         bench_at_start: list[float] = []
@@ -332,15 +342,17 @@ class Phase:
             warm = 0
             if rate is not None:  # offered load: measure once the workers run
                 warm = WARM_UP
-                produce(bootstrap, stream, warm, None, processed, mark=1.0)
+                produce(bootstrap, stream, warm, None, decided, sent, mark=1.0)
             t_start, t_end = produce(
                 bootstrap,
                 stream,
                 articles,
                 rate,
-                lambda: processed() - warm,
+                decided,
+                sent,
                 started,
                 mark=0.0 if rate is not None else START_SHARE,
+                backlog=self.args.backlog,
             )
             figures = [proc_figures(p.pid) for p in procs if p.pid is not None]
             bench_cpu = proc_figures(os.getpid())[0]
@@ -387,14 +399,23 @@ def produce(
     stream: ArticleStream,
     articles: int,
     rate: float | None,
-    processed: Any,
+    decided: Any,
+    sent: list[int],
     on_start: Any = None,
     *,
     mark: float,
+    backlog: int = BACKLOG,
     timeout: float = 1800,
 ) -> tuple[float, float]:
     """Produce ``articles``, at ``rate`` per second or as fast as the workers keep up; return
-    when the workers passed ``mark`` of them, and when they processed them all."""
+    when the workers passed ``mark`` of them, and when they processed them all.
+
+    ``decided()`` is the articles the workers decided on each partition and ``sent`` what was
+    produced to each (updated here, over the whole phase). Each article goes to the partition of
+    its key (CRC32, so a re-send follows its original); as fast as the workers keep up means at
+    most ``backlog`` articles not yet decided on any one partition."""
+    import zlib
+
     from confluent_kafka import Producer
 
     from monitor.kafka import ARTICLES_TOPIC
@@ -402,7 +423,10 @@ def produce(
     producer = Producer(
         {"bootstrap.servers": bootstrap, "linger.ms": 2, "enable.idempotence": True}
     )
-    sent = 0
+    partitions = len(sent)
+    before = sum(decided())  # decided in earlier calls of the same phase
+    produced = 0
+    pending: tuple[bytes, bytes, int] | None = None  # an article its partition had no room for
     began = time.monotonic()
     t_start = t_end = None
     mark_count = int(articles * mark)
@@ -410,16 +434,19 @@ def produce(
     while True:
         now = time.monotonic()
         if now - began > timeout:
-            raise SystemExit(f"workers processed {processed()} of {articles} in {timeout}s")
-        done = processed()
+            raise SystemExit(
+                f"workers processed {sum(decided()) - before} of {articles} in {timeout}s"
+            )
+        per_partition = decided()
+        done = sum(per_partition) - before
         if done != last_done:
             last_done, last_progress = done, now
-        elif sent > done and now - last_progress > STALL:
+        elif produced > done and now - last_progress > STALL:
             raise SystemExit(
                 f"workers processed {done:,} of {articles:,} articles and none in the last "
-                f"{STALL:.0f} s with {sent - done:,} sent and not processed: look in the workers' "
-                "log above for the cause (a crash, or `articles.unread_deleted`: records the "
-                "embedded broker deleted before they were read)"
+                f"{STALL:.0f} s with {produced - done:,} sent and not processed: look in the "
+                "workers' log above for the cause (a crash, or `articles.unread_deleted`: "
+                "records the embedded broker deleted before they were read)"
             )
         if t_start is None and done >= mark_count:
             t_start = now
@@ -429,18 +456,25 @@ def produce(
             t_end = now
             break
         if rate is None:
-            room = min(articles - sent, BACKLOG - (sent - done), 2000)
+            room = min(articles - produced, 2000)
         else:
-            room = min(articles - sent, int((now - began) * rate) - sent)
+            room = min(articles - produced, int((now - began) * rate) - produced)
         for _ in range(max(0, room)):
-            key, value = stream.next()
+            if pending is None:
+                key, value = stream.next()
+                pending = key, value, zlib.crc32(key) % partitions
+            key, value, partition = pending
+            if rate is None and sent[partition] - per_partition[partition] >= backlog:
+                break  # that partition is far enough ahead: wait for the workers
             while True:
                 try:
-                    producer.produce(ARTICLES_TOPIC, key=key, value=value)
+                    producer.produce(ARTICLES_TOPIC, key=key, value=value, partition=partition)
                     break
                 except BufferError:
                     producer.poll(0.01)
-        sent += max(0, room)
+            pending = None
+            sent[partition] += 1
+            produced += 1
         producer.poll(0)
         time.sleep(0.002 if rate else 0.005)
     producer.flush(30)
@@ -560,6 +594,15 @@ def main(argv: list[str] | None = None) -> int:
         default="exactly_once",
         choices=("at_least_once", "exactly_once"),
         help="the workers' MONITOR_STREAM__GUARANTEE",
+    )
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        default=BACKLOG,
+        help="articles not yet decided the producer allows on each partition in the throughput "
+        "phases; the embedded broker keeps only the newest 5 MiB of a partition (about 8,900 of "
+        "these articles), so a partition further behind than that loses records "
+        "(default %(default)s)",
     )
     parser.add_argument(
         "--relevant", type=float, default=0.05, help="share of articles from the demo timeline"
