@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import array
 import asyncio
+import collections
 import json
 import logging
 import multiprocessing
@@ -62,6 +63,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DEVSET = ROOT.parent / "shared" / "data" / "devset.jsonl"
 BACKLOG = 6_000  # articles ahead of the workers on each partition (see the docstring)
+WAITING = 2000  # articles held back for one partition before the producer stops generating
 STALL = 60.0  # seconds without progress before a phase fails
 START_SHARE = 0.1  # rates are counted once the workers have processed this share
 SHIFTS = (-6, -3, 0, 3, 6)  # days a timeline item's reprints are moved
@@ -426,7 +428,11 @@ def produce(
     partitions = len(sent)
     before = sum(decided())  # decided in earlier calls of the same phase
     produced = 0
-    pending: tuple[bytes, bytes, int] | None = None  # an article its partition had no room for
+    # articles generated for a partition that had no room yet, in order; a re-send stays behind
+    # its original since both go to the same partition
+    waiting: list[collections.deque[tuple[bytes, bytes]]] = [
+        collections.deque() for _ in range(partitions)
+    ]
     began = time.monotonic()
     t_start = t_end = None
     mark_count = int(articles * mark)
@@ -455,26 +461,29 @@ def produce(
         if done >= articles:
             t_end = now
             break
+        generated = produced + sum(map(len, waiting))
         if rate is None:
-            room = min(articles - produced, 2000)
+            room = min(articles - generated, 2000)
         else:
-            room = min(articles - produced, int((now - began) * rate) - produced)
+            room = min(articles - generated, int((now - began) * rate) - generated)
         for _ in range(max(0, room)):
-            if pending is None:
-                key, value = stream.next()
-                pending = key, value, zlib.crc32(key) % partitions
-            key, value, partition = pending
-            if rate is None and sent[partition] - per_partition[partition] >= backlog:
-                break  # that partition is far enough ahead: wait for the workers
-            while True:
-                try:
-                    producer.produce(ARTICLES_TOPIC, key=key, value=value, partition=partition)
-                    break
-                except BufferError:
-                    producer.poll(0.01)
-            pending = None
-            sent[partition] += 1
-            produced += 1
+            key, value = stream.next()
+            waiting[zlib.crc32(key) % partitions].append((key, value))
+            if rate is None and max(map(len, waiting)) >= WAITING:
+                break  # a partition far enough ahead holds this many: let the workers catch up
+        for partition, queue in enumerate(waiting):
+            ahead = sent[partition] - per_partition[partition]
+            free = len(queue) if rate is not None else min(len(queue), backlog - ahead)
+            for _ in range(max(0, free)):
+                key, value = queue.popleft()
+                while True:
+                    try:
+                        producer.produce(ARTICLES_TOPIC, key=key, value=value, partition=partition)
+                        break
+                    except BufferError:
+                        producer.poll(0.01)
+                sent[partition] += 1
+                produced += 1
         producer.poll(0)
         time.sleep(0.002 if rate else 0.005)
     producer.flush(30)
