@@ -44,7 +44,7 @@ phase lost records with it. The cause was the bench, not the delivery: the embed
 only the newest 5 MiB of each partition, and with deliveries this cheap Faust served the
 partitions unevenly enough for one to fall further behind than that under the bench's backlog
 of 30,000; aiokafka then found its position deleted and skipped to the log start. The bench
-keeps 8,000 now.)
+now bounds its backlog per partition, and the worker reports such a hole: see below.)
 
 Sharing the GIL. Faust runs the aiokafka consumer on a thread of its own (fetching, decoding
 record batches) and the agents on the main thread; both need the interpreter lock. A thread that
