@@ -346,14 +346,20 @@ def report_unread_deleted(
 
 
 def adjust_consumer(
-    app: faust.App, *, embedded: bool, lost: Callable[[int], None] | None = None
+    app: faust.App,
+    *,
+    embedded: bool,
+    lost: Callable[[int], None] | None = None,
+    inline: bool = True,
 ) -> None:
     """The adjustments for a worker app; the short fetch wait only on the embedded broker (on
     real Kafka a fetch returns when data arrives, and a short wait only adds idle requests). The
     switch interval is the process's: every app in it shares the lock the same way. ``lost``
-    gets the count of every run of articles deleted before the worker read them."""
+    gets the count of every run of articles deleted before the worker read them. ``inline=False``
+    keeps Faust's own delivery (bench/pipeline.py's ``stock`` phase compares with it)."""
     resume_streams_after_seek(app)
-    deliver_inline(app)
+    if inline:
+        deliver_inline(app)
     report_unread_deleted(app, embedded=embedded, lost=lost)
     share_gil_sooner()
     if embedded:

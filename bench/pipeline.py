@@ -21,7 +21,9 @@ processes (``multiprocessing`` spawn), so their CPU time and peak memory (``VmHW
 4. latency: one worker, ``--rate`` articles per second offered for ``--seconds``; produce to the
    agent's decision (dedupe and match done), and produce to the alert read from its topic
    (``read_committed``, as subscribers read);
-5. memory: one worker through each ``--memory`` article count; its peak resident memory.
+5. memory: one worker through each ``--memory`` article count; its peak resident memory;
+6. stock (only when asked for): the bare agent with Faust's own delivery of each message
+   (``adjust_consumer(inline=False)``), the framework as shipped, for comparison.
 
 In the throughput phases the producer keeps at most ``--backlog`` articles (BACKLOG) not yet
 decided on each partition of ``monitor.articles``, sending each article to its key's partition
@@ -154,7 +156,7 @@ class ArticleStream:
 class WorkerSpec:
     """What a worker process is given (picklable for ``spawn``; the last four are shared)."""
 
-    kind: str  # "bare" or "pipeline"
+    kind: str  # "bare", "stock" (bare with Faust's own delivery) or "pipeline"
     name: str
     bootstrap: str
     redis_url: str
@@ -204,10 +206,11 @@ async def _worker(spec: WorkerSpec) -> None:
     endpoints = Endpoints(kafka=spec.bootstrap, redis=spec.redis_url, embedded=True)
     latencies = array.array("d")
     rules = None
-    if spec.kind == "bare":
+    if spec.kind in ("bare", "stock"):
         app = faust.App(settings.app_id + "-bare", **faust_options(settings, endpoints))
         _let_followers_sync_first(app)
-        adjust_consumer(app, embedded=True)  # the worker's consumer: fetch wait, GIL switches
+        # the worker's consumer (fetch wait, GIL switches); "stock" keeps Faust's own delivery
+        adjust_consumer(app, embedded=True, inline=spec.kind == "bare")
         topic = app.topic(ARTICLES_TOPIC, key_serializer="raw", value_serializer="raw")
 
         @app.agent(topic, name="passthrough")
@@ -314,7 +317,7 @@ class Phase:
         reader = threading.Thread(
             target=read_alerts, args=(bootstrap, alert_lat, since, reader_stop), daemon=True
         )
-        if self.kind != "bare":
+        if self.kind == "pipeline":
             reader.start()
         for p in procs:
             p.start()
@@ -358,7 +361,7 @@ class Phase:
             )
             figures = [proc_figures(p.pid) for p in procs if p.pid is not None]
             bench_cpu = proc_figures(os.getpid())[0]
-            time.sleep(3.5 if self.kind != "bare" else 0)  # the last alerts reach the reader
+            time.sleep(3.5 if self.kind == "pipeline" else 0)  # the last alerts reach the reader
         finally:
             stop.set()
             reader_stop.set()
@@ -588,7 +591,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--phases",
         default="bare,one,two,latency,memory",
-        help="comma-separated phases to run: bare, one, two, latency, memory",
+        help="comma-separated phases to run: bare, one, two, latency, memory, and stock (not by "
+        "default: the bare agent with Faust's own delivery of each message instead of the "
+        "worker's, for comparison; its rate and one worker's against it are printed)",
     )
     parser.add_argument(
         "--repeat",
@@ -662,6 +667,14 @@ def main(argv: list[str] | None = None) -> int:
                 "target >= 0.80)",
                 flush=True,
             )
+        if "stock" in phases:
+            stock = Phase(args, "stock", 1).run(args.articles, None)
+            print(row(stock), flush=True)
+            if one_rates:
+                print(
+                    "  one worker (median) / bare agent with Faust's own delivery: "
+                    f"{statistics.median(one_rates) / stock.rate:.2f}"
+                )
         if "two" in phases:
             two = Phase(args, "pipeline", 2).run(args.articles, None)
             print(row(two), flush=True)
