@@ -23,7 +23,12 @@ processes (``multiprocessing`` spawn), so their CPU time and peak memory (``VmHW
    (``read_committed``, as subscribers read);
 5. memory: one worker through each ``--memory`` article count; its peak resident memory;
 6. stock (only when asked for): the bare agent with Faust's own delivery of each message
-   (``adjust_consumer(inline=False)``), the framework as shipped, for comparison.
+   (``adjust_consumer(inline=False)``), the framework as shipped, for comparison;
+7. frame, decode, match (only when asked for): one worker leaving out the work after that step
+   (``leave_out``), so that with bare and one they show what each step costs inside a running
+   worker, where it costs more than alone (bench/hotpath.py): the frame (batching, tables, both
+   stages, heartbeats) without decoding or matching, then with decoding, then with matching whose
+   match records are dropped; the whole worker adds dedupe writes, sends, stories and alerts.
 
 In the throughput phases the producer keeps at most ``--backlog`` articles (BACKLOG) not yet
 decided on each partition of ``monitor.articles``, sending each article to its key's partition
@@ -70,6 +75,14 @@ STALL = 60.0  # seconds without progress before a phase fails
 START_SHARE = 0.1  # rates are counted once the workers have processed this share
 SHIFTS = (-6, -3, 0, 3, 6)  # days a timeline item's reprints are moved
 WARM_UP = 200  # articles through the workers before an offered-load phase starts
+PARTS = ("frame", "decode", "match")  # one worker leaving out the work after it (leave_out)
+PART_NAMES = {
+    "bare": "bare agent",
+    "frame": "frame: batching, stages, heartbeats; no decoding or matching",
+    "decode": "decode: + decoding articles",
+    "match": "match: + matching (its match records dropped)",
+    "one": "one worker: + dedupe writes, sends, stories, alerts",
+}
 
 log = logging.getLogger("bench.pipeline")
 
@@ -156,7 +169,7 @@ class ArticleStream:
 class WorkerSpec:
     """What a worker process is given (picklable for ``spawn``; the last four are shared)."""
 
-    kind: str  # "bare", "stock" (bare with Faust's own delivery) or "pipeline"
+    kind: str  # "bare", "stock" (bare with Faust's own delivery), "pipeline" or one of PARTS
     name: str
     bootstrap: str
     redis_url: str
@@ -219,6 +232,8 @@ async def _worker(spec: WorkerSpec) -> None:
                 spec.counter[event.message.partition] += 1
 
     else:
+        if spec.kind in PARTS:
+            leave_out(spec.kind)
         rules = await open_rulebook(settings, spec.bootstrap)
         add = latencies.append
 
@@ -235,6 +250,42 @@ async def _worker(spec: WorkerSpec) -> None:
     if rules is not None:
         await app.monitor_status.close()
         await rules.stop()
+
+
+def leave_out(part: str) -> None:
+    """Make this worker process's app (agents/app.py) skip the work after ``part``: its real
+    batching, tables, stages and heartbeats stay, so a run shows what the work before costs.
+
+    frame: no decoding (every record "decodes" to one article decoded up front) and no matching;
+    decode: no matching; match: matching, but its match records are dropped (so no dedupe table
+    writes, sends, story stage or alerts)."""
+    import agents.app as worker
+
+    if part == "match":
+        match_article = worker.match_article
+
+        def matched_and_dropped(*args: Any, **kwargs: Any) -> list[Any]:
+            match_article(*args, **kwargs)
+            return []
+
+        worker.match_article = matched_and_dropped
+        return
+    worker.match_article = lambda *args, **kwargs: []
+    if part == "frame":
+        from monitor.models import Article, Source
+
+        article = Article(
+            id="bench-frame",
+            title="A headline",
+            source=Source(url="https://outlet.example/feed", name="Outlet"),
+        )
+
+        class Undecoded:
+            @staticmethod
+            def from_bytes(raw: bytes) -> Any:
+                return article
+
+        worker.Article = Undecoded
 
 
 def proc_figures(pid: int) -> tuple[float, int]:
@@ -569,6 +620,21 @@ def row(r: PhaseResult) -> str:
     )
 
 
+def print_parts(parts: dict[str, list[PhaseResult]]) -> None:
+    """Medians of the bare agent, the one-worker runs leaving out work and the whole worker."""
+    print("where one worker's time goes (medians; each row adds to the one above):")
+    before = None
+    for kind in ("bare", *PARTS, "one"):
+        runs = parts.get(kind)
+        if not runs:
+            continue
+        rate = statistics.median(r.rate for r in runs)
+        cpu = statistics.median(r.cpu_per_article_us for r in runs)
+        added = "" if before is None else f", {cpu - before:+.0f} µs"
+        print(f"  {PART_NAMES[kind]:60} {rate:>7,.0f}/s {cpu:5.0f} µs/article{added}")
+        before = cpu
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n")[0],
@@ -591,9 +657,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--phases",
         default="bare,one,two,latency,memory",
-        help="comma-separated phases to run: bare, one, two, latency, memory, and stock (not by "
-        "default: the bare agent with Faust's own delivery of each message instead of the "
-        "worker's, for comparison; its rate and one worker's against it are printed)",
+        help="comma-separated phases to run: bare, one, two, latency, memory; and, not by "
+        "default: stock (the bare agent with Faust's own delivery of each message instead of "
+        "the worker's, for comparison; its rate and one worker's against it are printed), and "
+        "frame, decode, match (one worker leaving out the work after that step: no decoding or "
+        "matching, no matching, matching whose results are dropped; with bare and one they show "
+        "what each step costs inside the worker, in turns with the others under --repeat)",
     )
     parser.add_argument(
         "--repeat",
@@ -649,13 +718,22 @@ def main(argv: list[str] | None = None) -> int:
         bare = one = None
         ratios: list[float] = []
         one_rates: list[float] = []
+        parts: dict[str, list[PhaseResult]] = collections.defaultdict(list)
         for _ in range(args.repeat):  # bare and one worker in turns: pairs of one run
             if "bare" in phases:
                 bare = Phase(args, "bare", 1).run(args.articles, None)
+                parts["bare"].append(bare)
                 print(row(bare), flush=True)
+            for part in (p for p in PARTS if p in phases):
+                result = Phase(args, part, 1).run(args.articles, None)
+                parts[part].append(result)
+                print(row(result), flush=True)
+                if bare:
+                    print(f"  {part} / bare agent: {result.rate / bare.rate:.2f}")
             if "one" in phases:
                 one = Phase(args, "pipeline", 1).run(args.articles, None)
                 one_rates.append(one.rate)
+                parts["one"].append(one)
                 print(row(one), flush=True)
                 if bare:
                     ratios.append(one.rate / bare.rate)
@@ -667,6 +745,8 @@ def main(argv: list[str] | None = None) -> int:
                 "target >= 0.80)",
                 flush=True,
             )
+        if any(p in phases for p in PARTS):
+            print_parts(parts)
         if "stock" in phases:
             stock = Phase(args, "stock", 1).run(args.articles, None)
             print(row(stock), flush=True)
