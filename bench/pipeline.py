@@ -669,8 +669,8 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=1,
         help="run the bare, one-worker and two-worker phases (and frame, decode, match) this "
-        "many times in turns and print the ratios of their medians (single runs vary by 15-30%% "
-        "on this 2-core machine)",
+        "many times in turns; print the median of the one-worker / bare pairs and two workers' "
+        "median against one worker's (single runs vary by 15-30%% on this 2-core machine)",
     )
     parser.add_argument(
         "--guarantee",
