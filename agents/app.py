@@ -5,10 +5,10 @@ Two stages, so that story state has one owner per category:
     monitor.articles --[match_articles: dedupe, match]--> monitor.matches (keyed by category)
     monitor.matches  --[build_stories: group, decide]---> alerts.<category> (keyed by story id)
 
-The match stage takes articles in batches (at most BATCH_MAX, handed over every BATCH_WAIT) and
-decides each on its own; only matched versions go to the dedupe table, whose ids expire after
-``MONITOR_STREAM__DEDUPE_HOURS``. Status goes to Redis once a second (counters and alerts in one
-round trip each). bench/pipeline.py measures it all.
+The match stage takes articles in batches (whatever is queued, at most BATCH_MAX, read straight
+from its channel: agents/fastpath.py) and decides each on its own; only matched versions go to the
+dedupe table, whose ids expire after ``MONITOR_STREAM__DEDUPE_HOURS``. Status goes to Redis once a
+second (counters and alerts in one round trip each). bench/pipeline.py measures it all.
 
 Faust's types are loose (``Any`` streams and events), so this package is not under mypy strict.
 """
@@ -28,6 +28,7 @@ from faust.streams import _current_event
 
 from agents.config import faust_options
 from agents.consumer import adjust_consumer
+from agents.fastpath import RawSchema, event_batches
 from monitor.embedded import Endpoints
 from monitor.kafka import ARTICLES_TOPIC, DEADLETTER_TOPIC, MATCHES_TOPIC
 from monitor.models import Alert, Article, MatchRecord, RecordError
@@ -42,12 +43,11 @@ HEARTBEAT_SECONDS = 1.0
 DEDUPE_TABLE = "seen_articles"
 STORIES_TABLE = "stories"
 LOST_COUNTER = "articles.lost"  # articles the broker deleted before a worker read them
-# The match stage's batches: at most BATCH_MAX articles, handed over every BATCH_WAIT seconds.
-# The wait is latency added to every article (half of it on average) when traffic is light; a
-# shorter one means smaller batches and a slower worker under load (bench/pipeline.py: 2 ms gave
-# half the rate of 25 ms). 20 ms keeps produce -> alert under 50 ms at 1,000 articles/s.
+# The match stage's batches: what the consumer has queued, at most BATCH_MAX articles, without
+# waiting for more (agents/fastpath.py). Under load a batch is a fetch's worth; when traffic is
+# light an article is decided as soon as it arrives. The bound keeps one batch's work (about
+# 30 ms) from holding up the event loop's other tasks for long.
 BATCH_MAX = 500
-BATCH_WAIT = 0.02
 
 
 def create_app(
@@ -72,7 +72,7 @@ def create_app(
         app, embedded=endpoints.embedded, lost=lambda count: tally.add(LOST_COUNTER, count)
     )
     status = StatusStore.from_url(endpoints.redis)
-    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    raw = {"schema": RawSchema()}
     articles = app.topic(ARTICLES_TOPIC, **raw)
     matches = app.topic(MATCHES_TOPIC, **raw)
     deadletters = app.topic(DEADLETTER_TOPIC, **raw)
@@ -160,10 +160,10 @@ def create_app(
         # Batches: one wake-up, one clock reading, one tally and one expiry pass per batch
         # instead of per article. Each event is still decided on its own, and made the current
         # event before it touches the dedupe table, so its changelog write goes to its own
-        # partition as in a one-at-a-time loop. Faust acks a batch's events once the batch is
+        # partition as in a one-at-a-time loop. A batch's events are acked once the batch is
         # done, so a crash mid-batch replays the whole batch (the dedupe table makes that safe).
         last_expiry = 0.0
-        async for batch in stream.take_events(BATCH_MAX, within=BATCH_WAIT):
+        async for batch in event_batches(stream, BATCH_MAX):
             now = time.time()
             matched_at = datetime.fromtimestamp(now, UTC)
             outcomes: Counter[str] = Counter()
@@ -241,8 +241,8 @@ def create_app(
 def set_current_event(event: Any) -> None:
     """Make ``event`` the one this task's table writes attribute their changelog records to.
 
-    Only this task's context variable is set: the stream's own ``current_event`` belongs to the
-    task that fills the next batch meanwhile (``take_events`` consumes the stream passively).
+    The match stage reads its events around the stream (agents/fastpath.py), so the stream's
+    own ``current_event`` is not set for them; this task's context variable is what tables read.
     """
     _current_event.set(weakref.ref(event))
 

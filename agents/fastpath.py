@@ -1,0 +1,78 @@
+"""The worker's ways around Faust's per-event machinery, where it does work it has no use for.
+
+Batches of events read straight from an agent's channel (:func:`event_batches`): how the match
+stage takes articles.
+
+Faust's ``stream.take_events`` runs every event through the stream's per-event machinery before
+it reaches the buffer: a background task iterates the stream (the sensors' ``on_stream_event_in``,
+the stream's current event, its processors, one of which appends the event to the buffer), and
+once the batch is done each event is acked through the stream again (``on_stream_event_out``,
+``on_message_out``). That machinery costs as much as the rest of delivering an event, and the
+match stage has no use for it: it decides a batch at a time and sets each event's context itself.
+So :func:`event_batches` reads the events the consumer delivered to the agent's channel:
+
+- it waits for one event, then takes whatever else is queued, up to ``max_events``, without
+  waiting for more: under load the queue holds a whole fetch and batches are full; under light
+  load an article is decided as soon as it arrives, where ``take_events`` held it for its window;
+- it uses the queue's own ``get`` and ``get_nowait``, so what Faust's stream relies on still
+  happens: an error thrown into the channel is raised in the agent, and a partition whose fetching
+  was paused because the queue filled up is resumed as it drains (flow control);
+- it acks a batch's events (``Event.ack``: the consumer may commit their offsets) only when the
+  agent asks for the next batch, so a batch the agent did not finish (a crash, a cancelled task at
+  shutdown) is read again from the committed offsets, as with ``take_events``;
+- it lets the event loop run other tasks between batches (Faust's buffer task did that for it),
+  and ends when the channel is closed (Faust throws ``StopAsyncIteration`` into it on stopping).
+
+Faust's per-event sensors do not see these events; the worker reports its own counts to Redis.
+
+Raw keys and values without the serializer registry (:class:`RawSchema`): the worker's topics
+carry bytes that the agents decode themselves (``monitor.models``), yet for every message Faust's
+default schema asked the app's serializer registry to "decode" key and value with the ``raw``
+codec, through several layers and a settings lookup, to get the same bytes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import faust
+
+
+async def event_batches(stream: Any, max_events: int) -> AsyncIterator[list[Any]]:
+    """Lists of 1 to ``max_events`` events from the agent's ``stream``'s channel, in the order the
+    consumer delivered them; a list's events are acked when the next one is asked for."""
+    # aiter() makes the channel the conductor delivers to, as iterating the stream would have
+    queue = aiter(stream.channel).queue
+    get, get_nowait, empty = queue.get, queue.get_nowait, queue.empty
+    while True:
+        try:
+            batch = [await get()]
+        except StopAsyncIteration:  # the channel was closed: the agent is stopping
+            return
+        while len(batch) < max_events and not empty():
+            batch.append(get_nowait())
+        yield batch
+        for event in batch:
+            event.ack()
+        await asyncio.sleep(0)  # the drain loop refills the queue, the heartbeat runs
+
+
+class RawSchema(faust.Schema):
+    """Keys and values as bytes (the ``raw`` serializer), decoded into events without the
+    serializer registry. Use it as a topic's ``schema`` when the agent decodes records itself;
+    sending through the topic still encodes with the ``raw`` codec."""
+
+    def __init__(self) -> None:
+        super().__init__(key_serializer="raw", value_serializer="raw")
+
+    def compile(self, app: Any, **kwargs: Any) -> Any:
+        """The topic's ``decode``: an event holding the message's own key and value bytes (a raw
+        key or value cannot fail to decode, so the error callbacks are never needed)."""
+        event_type = app.conf.Event
+
+        async def decode(message: Any, *, propagate: bool = False) -> Any:
+            return event_type(app, message.key, message.value, message.headers, message)
+
+        return decode
