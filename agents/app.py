@@ -180,44 +180,52 @@ def create_app(
                 last_expiry = now
                 forget_expired(last, now)
 
+    async def place(event: Any) -> None:
+        """One match record: placed into its category's stories, and alerted when due."""
+        try:
+            record = MatchRecord.from_bytes(event.value)
+        except RecordError as exc:
+            await to_dead_letter(event, str(exc))
+            return
+        if index_stale[0]:
+            index.clear()
+            for value in stories.values():
+                if isinstance(value, dict) and "id" in value:  # not an older layout's list
+                    index.load(Story.from_dict(value))
+            index_stale[0] = False
+            log.info("stories.indexed stories=%d", len(index))
+        try:
+            placement, alert = story_step(index, record)
+        except Exception as exc:  # a bug on one record must not stop the stream
+            log.exception("story.failed article=%s", record.article.id)
+            await to_dead_letter(event, f"story step failed: {type(exc).__name__}: {exc}")
+            return
+        stories[placement.story.id] = placement.story.to_dict()
+        for story_id in placement.expired:  # older than the stories' context: forgotten
+            stories.pop(story_id, None)
+        if alert is None:
+            return
+        topic = alert_topics.get(record.topic)
+        if topic is None:
+            topic = alert_topics[record.topic] = app.topic(record.topic, **raw)
+        await topic.send(key=alert.subject.encode(), value=alert.to_bytes())
+        pending_alerts.append(alert)  # to Redis with the next heartbeat, in one round trip
+        log.info(
+            "alert.emitted topic=%s story=%s kind=%s headline=%r",
+            record.topic,
+            alert.subject,
+            alert.data.kind,
+            alert.data.headline,
+        )
+
     @app.agent(matches, name="build_stories")
     async def build_stories(stream: Any) -> None:
-        async for event in stream.events():
-            try:
-                record = MatchRecord.from_bytes(event.value)
-            except RecordError as exc:
-                await to_dead_letter(event, str(exc))
-                continue
-            if index_stale[0]:
-                index.clear()
-                for value in stories.values():
-                    if isinstance(value, dict) and "id" in value:  # not an older layout's list
-                        index.load(Story.from_dict(value))
-                index_stale[0] = False
-                log.info("stories.indexed stories=%d", len(index))
-            try:
-                placement, alert = story_step(index, record)
-            except Exception as exc:  # a bug on one record must not stop the stream
-                log.exception("story.failed article=%s", record.article.id)
-                await to_dead_letter(event, f"story step failed: {type(exc).__name__}: {exc}")
-                continue
-            stories[placement.story.id] = placement.story.to_dict()
-            for story_id in placement.expired:  # older than the stories' context: forgotten
-                stories.pop(story_id, None)
-            if alert is None:
-                continue
-            topic = alert_topics.get(record.topic)
-            if topic is None:
-                topic = alert_topics[record.topic] = app.topic(record.topic, **raw)
-            await topic.send(key=alert.subject.encode(), value=alert.to_bytes())
-            pending_alerts.append(alert)  # to Redis with the next heartbeat, in one round trip
-            log.info(
-                "alert.emitted topic=%s story=%s kind=%s headline=%r",
-                record.topic,
-                alert.subject,
-                alert.data.kind,
-                alert.data.headline,
-            )
+        # Batches as in the match stage; each record is made the current event before it
+        # touches the story table, so its changelog write goes to its own partition.
+        async for batch in event_batches(stream, BATCH_MAX):
+            for event in batch:
+                set_current_event(event)
+                await place(event)
 
     @app.timer(HEARTBEAT_SECONDS)
     async def heartbeat() -> None:
