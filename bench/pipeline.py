@@ -44,6 +44,11 @@ broker nearly empty, since a worker holds a fetch of up to 1 MiB per partition (
 articles) in memory, so every fetch returned a few records and cost more per article. 6,000 per
 partition is 3.6 MB at most and keeps fetches full. If the workers stop making progress for STALL
 seconds the phase fails with a message instead of waiting.
+
+Each throughput phase's row ends with the machine's pace just before and after it (``pace``: the
+CPU milliseconds of a fixed piece of pure Python). On the shared 2-core machine that moves
+between about 45 and 90 ms with nothing else running, so single runs of the same code differ by
+up to twice: compare medians of ``--repeat`` runs made in turns, and look at the pace of outliers.
 """
 
 from __future__ import annotations
@@ -315,6 +320,7 @@ class PhaseResult:
     decision: list[float]
     alert: list[float]
     alerts: int
+    pace: tuple[float, float] | None = None  # machine pace (ms) just before and after, see pace()
 
 
 class Phase:
@@ -592,6 +598,30 @@ def read_alerts(
         log.warning("alerts read: %d on %s", len(seen_alerts), topics)
 
 
+def pace() -> float:
+    """Milliseconds of CPU a fixed piece of pure Python takes now (median of 3): this machine's
+    speed at the moment. On the shared 2-core machine it moves between about 45 ms and 90 ms
+    from one second to the next with nothing else running, which is most of the spread between
+    runs; a phase's row shows it just before and just after the phase."""
+    times = []
+    for _ in range(3):
+        start = time.thread_time()
+        counts: dict[str, int] = {}
+        for i in range(200_000):
+            key = str(i % 5_000)
+            counts[key] = counts.get(key, 0) + i
+        times.append((time.thread_time() - start) * 1000)
+    return statistics.median(times)
+
+
+def measure(args: argparse.Namespace, kind: str, workers: int, articles: int) -> PhaseResult:
+    """A throughput phase, with the machine's pace just before and just after it."""
+    before = pace()
+    result = Phase(args, kind, workers).run(articles, None)
+    result.pace = (before, pace())
+    return result
+
+
 # report -------------------------------------------------------------------------------------
 def pct(values: list[float], q: float) -> float:
     if not values:
@@ -617,6 +647,7 @@ def row(r: PhaseResult) -> str:
         f"worker CPU {r.cpu_per_article_us:.0f} µs/article, "
         f"cores busy {busy:.2f} (bench process {bench:.2f}), "
         f"peak RSS {r.peak / 2**20:.0f} MB, {r.alerts} alerts"
+        + (f", machine pace {r.pace[0]:.0f}/{r.pace[1]:.0f} ms" if r.pace else "")
     )
 
 
@@ -670,7 +701,8 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="run the bare, one-worker and two-worker phases (and frame, decode, match) this "
         "many times in turns; print the median of the one-worker / bare pairs and two workers' "
-        "median against one worker's (single runs vary by 15-30%% on this 2-core machine)",
+        "median against one worker's (single runs of the same code differ by up to 2x on the "
+        "shared 2-core machine, whose own pace moves that much: see each row's machine pace)",
     )
     parser.add_argument(
         "--guarantee",
@@ -722,17 +754,17 @@ def main(argv: list[str] | None = None) -> int:
         parts: dict[str, list[PhaseResult]] = collections.defaultdict(list)
         for _ in range(args.repeat):  # the phases in turns, so slow spells hit them all
             if "bare" in phases:
-                bare = Phase(args, "bare", 1).run(args.articles, None)
+                bare = measure(args, "bare", 1, args.articles)
                 parts["bare"].append(bare)
                 print(row(bare), flush=True)
             for part in (p for p in PARTS if p in phases):
-                result = Phase(args, part, 1).run(args.articles, None)
+                result = measure(args, part, 1, args.articles)
                 parts[part].append(result)
                 print(row(result), flush=True)
                 if bare:
                     print(f"  {part} / bare agent: {result.rate / bare.rate:.2f}")
             if "one" in phases:
-                one = Phase(args, "pipeline", 1).run(args.articles, None)
+                one = measure(args, "pipeline", 1, args.articles)
                 one_rates.append(one.rate)
                 parts["one"].append(one)
                 print(row(one), flush=True)
@@ -740,7 +772,7 @@ def main(argv: list[str] | None = None) -> int:
                     ratios.append(one.rate / bare.rate)
                     print(f"  one worker / bare agent: {ratios[-1]:.2f} (target >= 0.80)")
             if "two" in phases:
-                two = Phase(args, "pipeline", 2).run(args.articles, None)
+                two = measure(args, "pipeline", 2, args.articles)
                 two_rates.append(two.rate)
                 print(row(two), flush=True)
                 if one:
@@ -756,7 +788,7 @@ def main(argv: list[str] | None = None) -> int:
         if any(p in phases for p in PARTS):
             print_parts(parts)
         if "stock" in phases:
-            stock = Phase(args, "stock", 1).run(args.articles, None)
+            stock = measure(args, "stock", 1, args.articles)
             print(row(stock), flush=True)
             if one_rates:
                 print(
@@ -780,7 +812,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  worker CPU {lat.cpu / lat.seconds:.0%} of a core")
         if "memory" in phases:
             for n in [int(x) for x in args.memory.split(",") if x]:
-                mem = Phase(args, "pipeline", 1).run(n, None)
+                mem = measure(args, "pipeline", 1, n)
                 print(f"memory after {n:,} articles: {row(mem)}", flush=True)
     finally:
         redis_server.stop()
