@@ -65,6 +65,25 @@ async def test_a_batch_is_what_is_queued_up_to_the_bound_and_acked_when_the_next
     assert acks == [0, 1, 2, 3, 4, 5]  # an unfinished batch is not acked: it is read again
 
 
+async def test_draining_a_full_queue_resumes_fetching_its_partition(app: faust.App) -> None:
+    """The consumer pauses a partition when the queue it delivers to is nearly full; taking
+    events out must tell it when to fetch again, as Faust's own stream does."""
+    channel = aiter(app.channel(maxsize=10))
+    acks: list[int] = []
+    paused, resumed = [], []
+    for n in range(9):
+        channel.queue.put_nowait_enhanced(
+            Delivered(n, acks),
+            on_pressure_high=lambda: paused.append(True),
+            on_pressure_drop=lambda: resumed.append(True),
+        )
+    assert paused and not resumed
+    batches = event_batches(AgentStream(channel), 10)
+    assert len(await anext(batches)) == 9
+    assert resumed
+    await batches.aclose()
+
+
 async def test_an_empty_queue_waits_for_the_next_event(app: faust.App) -> None:
     channel = aiter(app.channel())
     acks: list[int] = []
