@@ -99,6 +99,13 @@ def create_app(
     alert_topics: dict[str, Any] = {}
     pending_alerts: list[Alert] = []
 
+    async def changelog_ebb() -> None:
+        """Hold on while the producer's buffer of table changelog writes is over Faust's bound
+        (``ProducerBuffer.max_messages``, 100), flushing it. Faust's conductor does this before it
+        delivers each message; a batch writes many times without a delivery in between, and the
+        buffer then overflows (Faust warns "producer buffer full")."""
+        await app.producer.buffer.wait_until_ebb()
+
     async def to_dead_letter(event: Any, reason: str) -> None:
         msg = event.message
         record = dead_letter(
@@ -140,6 +147,7 @@ def create_app(
             return "unmatched"
         seen[article.id] = article.revision
         seen_times.add(event.message.partition, article.id, now)
+        await changelog_ebb()
         for record in records:
             await matches.send(key=record.category.encode(), value=record.to_bytes())
         return "matched"
@@ -203,6 +211,7 @@ def create_app(
         stories[placement.story.id] = placement.story.to_dict()
         for story_id in placement.expired:  # older than the stories' context: forgotten
             stories.pop(story_id, None)
+        await changelog_ebb()
         if alert is None:
             return
         topic = alert_topics.get(record.topic)
