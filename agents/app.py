@@ -258,8 +258,8 @@ def create_app(
 def set_current_event(event: Any) -> None:
     """Make ``event`` the one this task's table writes attribute their changelog records to.
 
-    The match stage reads its events around the stream (agents/fastpath.py), so the stream's
-    own ``current_event`` is not set for them; this task's context variable is what tables read.
+    The stages read their events around the stream (agents/fastpath.py), so the stream's own
+    ``current_event`` is not set for them; this task's context variable is what tables read.
     """
     _current_event.set(weakref.ref(event))
 

@@ -1,14 +1,14 @@
 """The worker's ways around Faust's per-event machinery, where it does work it has no use for.
 
-Batches of events read straight from an agent's channel (:func:`event_batches`): how the match
-stage takes articles.
+Batches of events read straight from an agent's channel (:func:`event_batches`): how both stages
+take their records.
 
 Faust's ``stream.take_events`` runs every event through the stream's per-event machinery before
 it reaches the buffer: a background task iterates the stream (the sensors' ``on_stream_event_in``,
 the stream's current event, its processors, one of which appends the event to the buffer), and
 once the batch is done each event is acked through the stream again (``on_stream_event_out``,
 ``on_message_out``). That machinery costs as much as the rest of delivering an event, and the
-match stage has no use for it: it decides a batch at a time and sets each event's context itself.
+stages have no use for it: they work a batch at a time and set each event's context themselves.
 So :func:`event_batches` reads the events the consumer delivered to the agent's channel:
 
 - it waits for one event, then takes whatever else is queued, up to ``max_events``, without
@@ -49,10 +49,10 @@ async def event_batches(stream: Any, max_events: int) -> AsyncIterator[list[Any]
     while True:
         try:
             batch = [await get()]
+            while len(batch) < max_events and not empty():
+                batch.append(get_nowait())
         except StopAsyncIteration:  # the channel was closed: the agent is stopping
-            return
-        while len(batch) < max_events and not empty():
-            batch.append(get_nowait())
+            return  # (nothing of this batch is acked: it is read again after a restart)
         yield batch
         for event in batch:
             event.ack()

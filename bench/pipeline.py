@@ -14,7 +14,8 @@ Each phase gets a fresh embedded broker (in this process) and an empty Redis; wo
 processes (``multiprocessing`` spawn), so their CPU time and peak memory (``VmHWM``) are theirs.
 
 1. bare: a Faust agent on the same broker, options and consumer (``agents.consumer``) that only
-   counts raw ``monitor.articles`` events, one at a time (the framework's floor);
+   counts raw ``monitor.articles`` events, one at a time (Faust's per-event stream, which the
+   worker's stages go around: agents/fastpath.py);
 2. pipeline, one worker: the real app (``agents.app.create_app``: dedupe, match, matches topic,
    stories, alert topics, Redis status) on the same articles;
 3. pipeline, two workers (one consumer group, two processes);
@@ -26,9 +27,9 @@ processes (``multiprocessing`` spawn), so their CPU time and peak memory (``VmHW
    (``adjust_consumer(inline=False)``), the framework as shipped, for comparison;
 7. frame, decode, match (only when asked for): one worker leaving out the work after that step
    (``leave_out``), so that with bare and one they show what each step costs inside a running
-   worker, where it costs more than alone (bench/hotpath.py): the frame (batching, tables, both
-   stages, heartbeats) without decoding or matching, then with decoding, then with matching whose
-   match records are dropped; the whole worker adds dedupe writes, sends, stories and alerts.
+   worker: the frame (batching, tables, both stages, heartbeats) without decoding or matching,
+   then with decoding, then with matching whose match records are dropped; the whole worker adds
+   dedupe writes, sends, stories and alerts.
 
 In the throughput phases the producer keeps at most ``--backlog`` articles (BACKLOG) not yet
 decided on each partition of ``monitor.articles``, sending each article to its key's partition

@@ -111,6 +111,20 @@ async def test_batches_end_when_the_channel_is_closed(app: faust.App) -> None:
     assert [batch async for batch in batches] == []
 
 
+async def test_batches_end_when_the_channel_is_closed_with_events_queued(app: faust.App) -> None:
+    channel = aiter(app.channel())
+    acks: list[int] = []
+    batches = event_batches(AgentStream(channel), 10)
+    waiting = asyncio.ensure_future(anext(batches))
+    await asyncio.sleep(0)
+    await fill(channel.queue, [Delivered(1, acks)])
+    await channel.throw(StopAsyncIteration())  # closed before the waiting agent resumed
+    await fill(channel.queue, [Delivered(2, acks)])
+    with pytest.raises(StopAsyncIteration):  # the batches ended (not a RuntimeError)
+        await asyncio.wait_for(waiting, 1)
+    assert acks == []  # nothing taken is acked: it is read again after a restart
+
+
 async def test_raw_schema_gives_the_message_bytes_as_they_came(app: faust.App) -> None:
     topic = app.topic("monitor.articles", schema=RawSchema())
     message = Message("monitor.articles", 2, 41, 0.0, 0, {}, b"key-1", b'{"id": "a"}', None)
