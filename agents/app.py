@@ -72,10 +72,10 @@ def create_app(
         app, embedded=endpoints.embedded, lost=lambda count: tally.add(LOST_COUNTER, count)
     )
     status = StatusStore.from_url(endpoints.redis)
-    raw = {"schema": RawSchema()}
-    articles = app.topic(ARTICLES_TOPIC, **raw)
-    matches = app.topic(MATCHES_TOPIC, **raw)
-    deadletters = app.topic(DEADLETTER_TOPIC, **raw)
+    raw = RawSchema()  # bytes in and out; the agents decode records themselves
+    articles = app.topic(ARTICLES_TOPIC, schema=raw)
+    matches = app.topic(MATCHES_TOPIC, schema=raw)
+    deadletters = app.topic(DEADLETTER_TOPIC, schema=raw)
     # Dedupe: article id -> revision, per partition like monitor.articles (the app's partitions).
     # Ids are forgotten MONITOR_STREAM__DEDUPE_HOURS after the worker wrote (or recovered) them.
     seen_times = ExpiryIndex(window=settings.stream.dedupe_hours * 3600)
@@ -216,7 +216,7 @@ def create_app(
             return
         topic = alert_topics.get(record.topic)
         if topic is None:
-            topic = alert_topics[record.topic] = app.topic(record.topic, **raw)
+            topic = alert_topics[record.topic] = app.topic(record.topic, schema=raw)
         await topic.send(key=alert.subject.encode(), value=alert.to_bytes())
         pending_alerts.append(alert)  # to Redis with the next heartbeat, in one round trip
         log.info(

@@ -39,7 +39,7 @@ def app() -> faust.App:
     return faust.App("fastpath-test", broker="kafka://localhost:1", autodiscover=False)
 
 
-async def fill(queue: Any, events: list[Delivered]) -> None:
+def fill(queue: Any, events: list[Delivered]) -> None:
     for event in events:
         queue.put_nowait(event)
 
@@ -49,7 +49,7 @@ async def test_a_batch_is_what_is_queued_up_to_the_bound_and_acked_when_the_next
 ) -> None:
     channel = aiter(app.channel())
     acks: list[int] = []
-    await fill(channel.queue, [Delivered(n, acks) for n in range(7)])
+    fill(channel.queue, [Delivered(n, acks) for n in range(7)])
     batches = event_batches(AgentStream(channel), 3)
 
     first = await anext(batches)
@@ -91,7 +91,7 @@ async def test_an_empty_queue_waits_for_the_next_event(app: faust.App) -> None:
     waiting = asyncio.ensure_future(anext(batches))
     await asyncio.sleep(0.01)
     assert not waiting.done()
-    await fill(channel.queue, [Delivered(1, acks)])
+    fill(channel.queue, [Delivered(1, acks)])
     assert [e.n for e in await asyncio.wait_for(waiting, 1)] == [1]
     await batches.aclose()
 
@@ -117,9 +117,9 @@ async def test_batches_end_when_the_channel_is_closed_with_events_queued(app: fa
     batches = event_batches(AgentStream(channel), 10)
     waiting = asyncio.ensure_future(anext(batches))
     await asyncio.sleep(0)
-    await fill(channel.queue, [Delivered(1, acks)])
+    fill(channel.queue, [Delivered(1, acks)])
     await channel.throw(StopAsyncIteration())  # closed before the waiting agent resumed
-    await fill(channel.queue, [Delivered(2, acks)])
+    fill(channel.queue, [Delivered(2, acks)])
     with pytest.raises(StopAsyncIteration):  # the batches ended (not a RuntimeError)
         await asyncio.wait_for(waiting, 1)
     assert acks == []  # nothing taken is acked: it is read again after a restart
