@@ -28,7 +28,7 @@ from faust.streams import _current_event
 
 from agents.config import faust_options
 from agents.consumer import adjust_consumer
-from agents.fastpath import RawSchema, event_batches
+from agents.fastpath import RawSchema, count_buffer_directly, event_batches
 from monitor.embedded import Endpoints
 from monitor.kafka import ARTICLES_TOPIC, DEADLETTER_TOPIC, MATCHES_TOPIC
 from monitor.models import Alert, Article, MatchRecord, RecordError
@@ -71,6 +71,7 @@ def create_app(
     adjust_consumer(
         app, embedded=endpoints.embedded, lost=lambda count: tally.add(LOST_COUNTER, count)
     )
+    count_buffer_directly(app)  # the conductor asks the buffer's size before every delivery
     status = StatusStore.from_url(endpoints.redis)
     raw = RawSchema()  # bytes in and out; the agents decode records themselves
     articles = app.topic(ARTICLES_TOPIC, schema=raw)
@@ -145,6 +146,7 @@ def create_app(
             # Only matched versions are remembered: a re-sent article that matched nothing is
             # simply matched (to nothing) again, cheaper than a changelog write per article.
             return "unmatched"
+        set_current_event(event)  # so the changelog write goes to the article's own partition
         seen[article.id] = article.revision
         seen_times.add(event.message.partition, article.id, now)
         await changelog_ebb()
@@ -167,9 +169,10 @@ def create_app(
     async def match_articles(stream: Any) -> None:
         # Batches: one wake-up, one clock reading, one tally and one expiry pass per batch
         # instead of per article. Each event is still decided on its own, and made the current
-        # event before it touches the dedupe table, so its changelog write goes to its own
-        # partition as in a one-at-a-time loop. A batch's events are acked once the batch is
-        # done, so a crash mid-batch replays the whole batch (the dedupe table makes that safe).
+        # event before it writes to the dedupe table (reads need no event), so its changelog
+        # write goes to its own partition as in a one-at-a-time loop. A batch's events are
+        # acked once the batch is done, so a crash mid-batch replays the whole batch (the dedupe
+        # table makes that safe).
         last_expiry = 0.0
         async for batch in event_batches(stream, BATCH_MAX):
             now = time.time()
@@ -177,7 +180,6 @@ def create_app(
             outcomes: Counter[str] = Counter()
             last: dict[int, Any] = {}  # partition -> its last event in this batch
             for event in batch:
-                set_current_event(event)
                 last[event.message.partition] = event
                 outcomes[await decide(event, now, matched_at)] += 1
             outcomes["processed"] = len(batch) - outcomes["deadletter"]

@@ -11,9 +11,10 @@ from typing import Any
 
 import faust
 import pytest
+from faust.transport.producer import ProducerBuffer
 from faust.types import Message
 
-from agents.fastpath import RawSchema, event_batches
+from agents.fastpath import RawSchema, count_buffer_directly, event_batches
 
 
 class Delivered:
@@ -139,3 +140,15 @@ def test_raw_schema_still_encodes_with_the_raw_codec(app: faust.App) -> None:
     topic = app.topic("alerts.ceasefire", schema=RawSchema())
     assert (topic.key_serializer, topic.value_serializer) == ("raw", "raw")
     assert topic.prepare_value(b"payload", None)[0] == b"payload"
+
+
+async def test_the_buffer_counts_its_pending_writes_as_faust_does(app: faust.App) -> None:
+    count_buffer_directly(app)
+    buffer = app.producer.buffer
+    assert isinstance(buffer, ProducerBuffer) and type(buffer) is not ProducerBuffer
+    assert buffer.size == ProducerBuffer.size.fget(buffer) == 0  # type: ignore[attr-defined]
+    for n in range(3):  # what a table write puts there: a changelog message to send
+        buffer.pending.put_nowait(f"changelog-{n}")
+    assert buffer.size == ProducerBuffer.size.fget(buffer) == 3  # type: ignore[attr-defined]
+    buffer.pending.get_nowait()
+    assert buffer.size == 2
