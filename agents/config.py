@@ -33,6 +33,8 @@ from typing import Any
 from monitor.embedded import EMBEDDED_PARTITIONS, Endpoints
 from monitor.settings import Settings
 
+STREAM_BUFFER = 16_384  # events queued for an agent before its partitions are paused
+
 
 def faust_broker_url(bootstrap: str) -> str:
     """``a:9092,b:9092`` (aiokafka's form) to ``kafka://a:9092;kafka://b:9092`` (Faust's)."""
@@ -60,4 +62,5 @@ def faust_options(settings: Settings, endpoints: Endpoints) -> dict[str, Any]:
         "broker_heartbeat_interval": min(3.0, settings.stream.session_timeout / 5),
         # matches, alerts and changelog writes are a few per hundred articles: send them at once
         "producer_linger_ms": 1,
+        "stream_buffer_maxsize": STREAM_BUFFER,
     }
