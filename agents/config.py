@@ -20,6 +20,10 @@
   every commit or abort marker is written with CRC 0, which aiokafka and librdkafka consumers
   reject ("Invalid CRC"); and Faust puts each send in the transaction of its destination
   partition, so a match keyed by category would not commit with the article offset it came from.
+- Stream buffer: each agent's channel queues up to STREAM_BUFFER fetched events before the
+  conductor pauses their partitions. Faust's default, 4,096, is less than one fetch of the four
+  article partitions from a consumer that is behind (Kafka returns up to 1 MiB per partition,
+  about 1,900 articles); it then paused and refetched on every fetch and the agent sat idle.
 - Table store (``MONITOR_STREAM__STORE``): ``memory://`` rebuilds each table from its compacted
   changelog when a worker gets a partition (start-up time grows with the number of keys);
   ``rocksdb://`` keeps tables on disk under ``MONITOR_DATA_DIR/faust`` so a restarted worker reads

@@ -46,6 +46,17 @@ articles) in memory, so every fetch returned a few records and cost more per art
 partition is 3.6 MB at most and keeps fetches full. If the workers stop making progress for STALL
 seconds the phase fails with a message instead of waiting.
 
+The producer refills a partition only once it has room for ``--refill`` articles (REFILL), and
+then sends them at once. The embedded broker answers a fetch with one of the producer's batches
+per partition ("FIXME: Multiple messageSets?" in librdkafka's mock), where Kafka answers a consumer
+that is behind with up to 1 MiB per partition. Refilled as room appeared, at every 5 ms pass,
+batches held a dozen articles or two, and so did the workers' fetches (one worker: about 13 per
+partition and fetch): a fetch's round trip through Faust's consumer thread then cost more than
+the articles it brought, and one worker ran at 4,600-6,900/s, in one of two regimes from run to
+run. Refilled 1,000 at a time (the producer's 2 ms linger cuts them into batches of about 130),
+a fetch brings what a broker with a backlog would give more of; ``--refill 1`` measures the old
+way.
+
 Each throughput phase's row ends with the machine's pace just before and after it (``pace``: the
 CPU milliseconds of a fixed piece of pure Python). On the shared 2-core machine that moves
 between about 45 and 90 ms with nothing else running, so single runs of the same code differ by
@@ -76,6 +87,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DEVSET = ROOT.parent / "shared" / "data" / "devset.jsonl"
 BACKLOG = 6_000  # articles ahead of the workers on each partition (see the docstring)
+REFILL = 1000  # articles a partition is refilled with at once (see the docstring)
 WAITING = 2000  # articles held back for one partition before the producer stops generating
 STALL = 60.0  # seconds without progress before a phase fails
 START_SHARE = 0.1  # rates are counted once the workers have processed this share
@@ -416,6 +428,7 @@ class Phase:
                 started,
                 mark=0.0 if rate is not None else START_SHARE,
                 backlog=self.args.backlog,
+                refill=self.args.refill,
             )
             figures = [proc_figures(p.pid) for p in procs if p.pid is not None]
             bench_cpu = proc_figures(os.getpid())[0]
@@ -468,6 +481,7 @@ def produce(
     *,
     mark: float,
     backlog: int = BACKLOG,
+    refill: int = REFILL,
     timeout: float = 1800,
 ) -> tuple[float, float]:
     """Produce ``articles``, at ``rate`` per second or as fast as the workers keep up; return
@@ -476,7 +490,7 @@ def produce(
     ``decided()`` is the articles the workers decided on each partition and ``sent`` what was
     produced to each (updated here, over the whole phase). Each article goes to the partition of
     its key (CRC32, so a re-send follows its original); as fast as the workers keep up means at
-    most ``backlog`` articles not yet decided on any one partition."""
+    most ``backlog`` articles not yet decided on any one partition, sent ``refill`` at a time."""
     import zlib
 
     from confluent_kafka import Producer
@@ -535,6 +549,8 @@ def produce(
         for partition, queue in enumerate(waiting):
             ahead = sent[partition] - per_partition[partition]
             free = len(queue) if rate is not None else min(len(queue), backlog - ahead)
+            if rate is None and free < min(len(queue), refill):
+                continue  # refilled in whole chunks: see REFILL
             for _ in range(max(0, free)):
                 key, value = queue.popleft()
                 while True:
@@ -718,6 +734,16 @@ def main(argv: list[str] | None = None) -> int:
         help="articles not yet decided the producer allows on each partition in the throughput "
         "phases; the embedded broker keeps only the newest 5 MiB of a partition (about 8,900 of "
         "these articles), so a partition further behind than that loses records "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
+        "--refill",
+        type=int,
+        default=REFILL,
+        help="in the throughput phases, a partition is sent more articles only once it has room "
+        "for this many, all at once: the embedded broker answers a fetch with one of the "
+        "producer's batches, where Kafka gives a consumer that is behind up to 1 MiB; 1 sends "
+        "whatever there is room for at every pass, in batches of a few articles "
         "(default %(default)s)",
     )
     parser.add_argument(
