@@ -15,6 +15,7 @@ Faust's types are loose (``Any`` streams and events), so this package is not und
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import weakref
@@ -28,7 +29,7 @@ from faust.streams import _current_event
 
 from agents.config import faust_options
 from agents.consumer import adjust_consumer
-from agents.fastpath import RawSchema, count_buffer_directly, event_batches
+from agents.fastpath import ChannelReader, RawSchema, count_buffer_directly, event_batches
 from monitor.embedded import Endpoints
 from monitor.kafka import ARTICLES_TOPIC, DEADLETTER_TOPIC, MATCHES_TOPIC
 from monitor.models import Alert, Article, MatchRecord, RecordError
@@ -48,6 +49,16 @@ LOST_COUNTER = "articles.lost"  # articles the broker deleted before a worker re
 # light an article is decided as soon as it arrives. The bound keeps one batch's work (about
 # 30 ms) from holding up the event loop's other tasks for long.
 BATCH_MAX = 500
+# While the match stage is behind, it holds the match records of consecutive batches until it has
+# SEND_RECORDS of them or the first has waited SEND_SECONDS, and sends them together. The
+# embedded broker (librdkafka's mock) answers a fetch with one producer batch per partition, and
+# under load a fetch of articles is decided in two or three batches: sent batch by batch, match
+# records reached the story stage slower than they were made, it fell further behind and the
+# broker deleted them unread (it keeps 5 MiB per partition). Kafka gives all it has up to
+# 1 MiB per partition, so there this only makes fewer, larger produce requests. A stage that has
+# caught up sends at once: light load waits for nothing.
+SEND_RECORDS = 200
+SEND_SECONDS = 0.25
 
 
 def create_app(
@@ -123,14 +134,24 @@ def create_app(
             "record.dead_lettered topic=%s offset=%s reason=%s", msg.topic, msg.offset, reason
         )
 
-    async def decide(event: Any, now: float, matched_at: datetime) -> str:
-        """One article: dead-lettered, a duplicate, matched or not. Returns which."""
+    async def decide(
+        event: Any,
+        matched_at: datetime,
+        matched: dict[str, tuple[Any, int]],
+        out: list[MatchRecord],
+    ) -> str:
+        """One article: dead-lettered, a duplicate, matched or not. Returns which. A matched
+        article's id goes into ``matched`` (with its event and revision) and its match records
+        into ``out``, held for :func:`send_matched`."""
         try:
             article = Article.from_bytes(event.value)
         except RecordError as exc:
             await to_dead_letter(event, str(exc))
             return "deadletter"
-        if article.id in seen and seen[article.id] >= article.revision:  # matched before
+        earlier = matched.get(article.id)  # matched, not yet sent
+        if (earlier is not None and earlier[1] >= article.revision) or (
+            article.id in seen and seen[article.id] >= article.revision  # matched and sent
+        ):
             if on_decided is not None:
                 on_decided(article, event.message.partition)
             return "duplicate"
@@ -146,13 +167,30 @@ def create_app(
             # Only matched versions are remembered: a re-sent article that matched nothing is
             # simply matched (to nothing) again, cheaper than a changelog write per article.
             return "unmatched"
-        set_current_event(event)  # so the changelog write goes to the article's own partition
-        seen[article.id] = article.revision
-        seen_times.add(event.message.partition, article.id, now)
-        await changelog_ebb()
-        for record in records:
-            await matches.send(key=record.category.encode(), value=record.to_bytes())
+        matched[article.id] = (event, article.revision)
+        out.extend(records)
         return "matched"
+
+    async def send_matched(
+        matched: dict[str, tuple[Any, int]], out: list[MatchRecord], now: float
+    ) -> None:
+        """Held match records, then their articles' ids into the dedupe table.
+
+        Sent together, the records for one category leave in one producer batch (up to
+        PRODUCER_BATCH bytes: agents/config.py). They are handed to the producer before the
+        dedupe table's changelog writes, as when each was sent on its own; their events are acked
+        only after this, so a crash before it replays them.
+        """
+        producer = app.producer  # straight to it: Faust's topic.send lets the loop run between
+        for record in out:  # sends, and the producer cut the records into batches of a few
+            key, value = record.category.encode(), record.to_bytes()
+            sent = await producer.send(MATCHES_TOPIC, key, value, None, None, None)
+            sent.add_done_callback(_report_failed_send)
+        for article_id, (event, revision) in matched.items():
+            set_current_event(event)  # the changelog write goes to the article's own partition
+            seen[article_id] = revision
+            seen_times.add(event.message.partition, article_id, now)
+            await changelog_ebb()
 
     def forget_expired(events: dict[int, Any], now: float) -> None:
         """Drop dedupe ids older than the window, each partition's under one of its events."""
@@ -165,23 +203,55 @@ def create_app(
                 seen.pop(key, None)
             log.info("dedupe.expired partition=%d ids=%d", partition, len(expired))
 
+    def behind(last: dict[int, Any]) -> bool:
+        """Whether a partition has articles past these (each partition's last event of a batch)
+        that the consumer knows of (its highwater from the latest fetch)."""
+        consumer = app.consumer
+        for event in last.values():
+            message = event.message
+            highwater = consumer.highwater(message.tp)
+            if highwater is not None and message.offset + 1 < highwater:
+                return True
+        return False
+
     @app.agent(articles, name="match_articles")
     async def match_articles(stream: Any) -> None:
         # Batches: one wake-up, one clock reading, one tally and one expiry pass per batch
-        # instead of per article. Each event is still decided on its own, and made the current
-        # event before it writes to the dedupe table (reads need no event), so its changelog
-        # write goes to its own partition as in a one-at-a-time loop. A batch's events are
-        # acked once the batch is done, so a crash mid-batch replays the whole batch (the dedupe
-        # table makes that safe).
+        # instead of per article. Each event is still decided on its own (a re-send later than
+        # its original but not yet in the table is a duplicate all the same). The matched ones'
+        # records and dedupe writes go together (send_matched), each write with its own event
+        # current, so it goes to its own partition's changelog as in a one-at-a-time loop (reads
+        # need no event): at once when the stage has caught up (nothing queued, and no partition
+        # has more articles the consumer knows of), and while it is behind, once SEND_RECORDS are
+        # held or the first of them has waited SEND_SECONDS (see there). Events
+        # are acked only after their match records are sent, so a crash replays everything not
+        # yet sent (the dedupe table makes that safe).
+        reader = ChannelReader(stream, BATCH_MAX)
         last_expiry = 0.0
-        async for batch in event_batches(stream, BATCH_MAX):
+        held: list[Any] = []  # events decided, acked once their match records are sent
+        matched: dict[str, tuple[Any, int]] = {}  # article id -> its event, revision
+        out: list[MatchRecord] = []  # the held events' match records
+        since = 0.0  # when the first of the held match records was made
+        while (batch := await reader.take()) is not None:
             now = time.time()
             matched_at = datetime.fromtimestamp(now, UTC)
             outcomes: Counter[str] = Counter()
             last: dict[int, Any] = {}  # partition -> its last event in this batch
             for event in batch:
                 last[event.message.partition] = event
-                outcomes[await decide(event, now, matched_at)] += 1
+                outcomes[await decide(event, matched_at, matched, out)] += 1
+            held += batch
+            if out and not since:
+                since = now
+            if (
+                not out
+                or not (reader.queued() or behind(last))
+                or len(out) >= SEND_RECORDS
+                or now - since >= SEND_SECONDS
+            ):
+                await send_matched(matched, out, now)
+                reader.ack(held)
+                held, matched, out, since = [], {}, [], 0.0
             outcomes["processed"] = len(batch) - outcomes["deadletter"]
             for outcome in ("processed", "duplicate", "matched"):
                 if outcomes[outcome]:
@@ -189,6 +259,7 @@ def create_app(
             if now - last_expiry >= 1.0:  # forget ids older than the dedupe window
                 last_expiry = now
                 forget_expired(last, now)
+            await asyncio.sleep(0)  # the drain loop refills the queue, the heartbeat runs
 
     async def place(event: Any) -> None:
         """One match record: placed into its category's stories, and alerted when due."""
@@ -255,6 +326,12 @@ def create_app(
 
     app.monitor_status = status  # type: ignore[attr-defined]  # closed by the runner
     return app
+
+
+def _report_failed_send(sent: Any) -> None:
+    """Log a match record the producer could not deliver, as Faust's ``topic.send`` did."""
+    if not sent.cancelled() and sent.exception() is not None:
+        log.error("match.send_failed error=%s", sent.exception())
 
 
 def set_current_event(event: Any) -> None:

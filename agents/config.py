@@ -24,6 +24,10 @@
   conductor pauses their partitions. Faust's default, 4,096, is less than one fetch of the four
   article partitions from a consumer that is behind (Kafka returns up to 1 MiB per partition,
   about 1,900 articles); it then paused and refetched on every fetch and the agent sat idle.
+- Producer batches: up to PRODUCER_BATCH bytes of one partition's records go in one batch
+  (aiokafka's default is 16 KiB, six match records). The match stage sends its match records
+  together (agents/app.py, SEND_RECORDS), and the embedded broker answers a fetch with one
+  producer batch per partition, so the story stage reads as many per fetch as a batch holds.
 - Table store (``MONITOR_STREAM__STORE``): ``memory://`` rebuilds each table from its compacted
   changelog when a worker gets a partition (start-up time grows with the number of keys);
   ``rocksdb://`` keeps tables on disk under ``MONITOR_DATA_DIR/faust`` so a restarted worker reads
@@ -38,6 +42,7 @@ from monitor.embedded import EMBEDDED_PARTITIONS, Endpoints
 from monitor.settings import Settings
 
 STREAM_BUFFER = 16_384  # events queued for an agent before its partitions are paused
+PRODUCER_BATCH = 512 * 1024  # bytes of one partition's records the producer sends as one batch
 
 
 def faust_broker_url(bootstrap: str) -> str:
@@ -67,4 +72,5 @@ def faust_options(settings: Settings, endpoints: Endpoints) -> dict[str, Any]:
         # matches, alerts and changelog writes are a few per hundred articles: send them at once
         "producer_linger_ms": 1,
         "stream_buffer_maxsize": STREAM_BUFFER,
+        "producer_max_batch_size": PRODUCER_BATCH,
     }

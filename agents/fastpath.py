@@ -9,7 +9,8 @@ the stream's current event, its processors, one of which appends the event to th
 once the batch is done each event is acked through the stream again (``on_stream_event_out``,
 ``on_message_out``). That machinery costs as much as the rest of delivering an event, and the
 stages have no use for it: they work a batch at a time and set each event's context themselves.
-So :func:`event_batches` reads the events the consumer delivered to the agent's channel:
+So :class:`ChannelReader` (and :func:`event_batches` on top of it) reads the events the
+consumer delivered to the agent's channel:
 
 - it waits for one event, then takes whatever else is queued, up to ``max_events``, without
   waiting for more: under load the queue holds a whole fetch and batches are full; under light
@@ -17,9 +18,11 @@ So :func:`event_batches` reads the events the consumer delivered to the agent's 
 - it uses the queue's own ``get`` and ``get_nowait``, so what Faust's stream relies on still
   happens: an error thrown into the channel is raised in the agent, and a partition whose fetching
   was paused because the queue filled up is resumed as it drains (flow control);
-- it acks a batch's events (``Event.ack``: the consumer may commit their offsets) only when the
-  agent asks for the next batch, so a batch the agent did not finish (a crash, a cancelled task at
-  shutdown) is read again from the committed offsets, as with ``take_events``;
+- :func:`event_batches` acks a batch's events (``Event.ack``: the consumer may commit their
+  offsets) only when the agent asks for the next batch, so a batch the agent did not finish (a
+  crash, a cancelled task at shutdown) is read again from the committed offsets, as with
+  ``take_events``; an agent using the reader itself acks when its work is done (the match stage
+  holds batches until their match records are sent);
 - it lets the event loop run other tasks between batches (Faust's buffer task did that for it),
   and ends when the channel is closed (Faust throws ``StopAsyncIteration`` into it on stopping).
 
@@ -48,22 +51,47 @@ import faust
 from faust.transport.producer import ProducerBuffer
 
 
+class ChannelReader:
+    """Batches of events read straight from an agent's channel (see the module's docstring), for
+    an agent that acks them itself: :meth:`take` a batch, :meth:`ack` its events once the work
+    they stand for is done (or handed to the producer)."""
+
+    def __init__(self, stream: Any, max_events: int) -> None:
+        # aiter() makes the channel the conductor delivers to, as iterating the stream would have
+        queue = aiter(stream.channel).queue
+        self._get, self._get_nowait, self._empty = queue.get, queue.get_nowait, queue.empty
+        self.max_events = max_events
+
+    async def take(self) -> list[Any] | None:
+        """1 to ``max_events`` events in the order the consumer delivered them: waits for one,
+        then takes whatever else is queued without waiting. None once the channel is closed (the
+        agent is stopping; what it did not ack is read again after a restart)."""
+        try:
+            batch = [await self._get()]
+            while len(batch) < self.max_events and not self._empty():
+                batch.append(self._get_nowait())
+        except StopAsyncIteration:
+            return None
+        return batch
+
+    def queued(self) -> bool:
+        """Whether more events are waiting (the stage is behind)."""
+        return not self._empty()
+
+    @staticmethod
+    def ack(events: list[Any]) -> None:
+        """Let the consumer commit past these events."""
+        for event in events:
+            event.ack()
+
+
 async def event_batches(stream: Any, max_events: int) -> AsyncIterator[list[Any]]:
     """Lists of 1 to ``max_events`` events from the agent's ``stream``'s channel, in the order the
     consumer delivered them; a list's events are acked when the next one is asked for."""
-    # aiter() makes the channel the conductor delivers to, as iterating the stream would have
-    queue = aiter(stream.channel).queue
-    get, get_nowait, empty = queue.get, queue.get_nowait, queue.empty
-    while True:
-        try:
-            batch = [await get()]
-            while len(batch) < max_events and not empty():
-                batch.append(get_nowait())
-        except StopAsyncIteration:  # the channel was closed: the agent is stopping
-            return  # (nothing of this batch is acked: it is read again after a restart)
+    reader = ChannelReader(stream, max_events)
+    while (batch := await reader.take()) is not None:
         yield batch
-        for event in batch:
-            event.ack()
+        reader.ack(batch)
         await asyncio.sleep(0)  # the drain loop refills the queue, the heartbeat runs
 
 

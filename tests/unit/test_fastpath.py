@@ -14,7 +14,7 @@ import pytest
 from faust.transport.producer import ProducerBuffer
 from faust.types import Message
 
-from agents.fastpath import RawSchema, count_buffer_directly, event_batches
+from agents.fastpath import ChannelReader, RawSchema, count_buffer_directly, event_batches
 
 
 class Delivered:
@@ -152,3 +152,23 @@ async def test_the_buffer_counts_its_pending_writes_as_faust_does(app: faust.App
     assert buffer.size == ProducerBuffer.size.fget(buffer) == 3  # type: ignore[attr-defined]
     buffer.pending.get_nowait()
     assert buffer.size == 2
+
+
+async def test_a_reader_leaves_acking_to_the_agent(app: faust.App) -> None:
+    """The match stage holds batches until their match records are sent: taking the next batch
+    acks nothing, and ``queued`` says whether more is waiting."""
+    channel = aiter(app.channel())
+    acks: list[int] = []
+    fill(channel.queue, [Delivered(n, acks) for n in range(5)])
+    reader = ChannelReader(AgentStream(channel), 3)
+    first = await reader.take()
+    assert first is not None and [e.n for e in first] == [0, 1, 2]
+    assert reader.queued()
+    second = await reader.take()
+    assert second is not None and [e.n for e in second] == [3, 4]
+    assert not reader.queued()
+    assert acks == []
+    reader.ack(first + second)
+    assert acks == [0, 1, 2, 3, 4]
+    await channel.throw(StopAsyncIteration())  # how Faust closes an agent's channel
+    assert await reader.take() is None
