@@ -34,7 +34,10 @@ processes (``multiprocessing`` spawn), so their CPU time and peak memory (``VmHW
 In the throughput phases the producer keeps at most ``--backlog`` articles (BACKLOG) not yet
 decided on each partition of ``monitor.articles``, sending each article to its key's partition
 itself; the rate is counted from the moment the workers have processed 10% of the articles to the
-last one, so start-up and the first rebalance are not in it. The bound is per partition because
+last one, so start-up and the first rebalance are not in it. A pipeline phase then reads alerts
+until none has come for ALERT_QUIET seconds; if its last alert came after the last decision (the
+story stage was behind), the rate and the CPU are counted to that alert, and the row says how
+long after the last decision it came. The bound is per partition because
 the embedded broker (librdkafka's mock cluster) keeps only the newest 5 MiB of each partition,
 about 8,900 of these articles (520 bytes on average), and deletes older ones whether read or not:
 a worker further behind than that on one partition loses records (its fetch position is out of
@@ -90,6 +93,8 @@ BACKLOG = 6_000  # articles ahead of the workers on each partition (see the docs
 REFILL = 1000  # articles a partition is refilled with at once (see the docstring)
 WAITING = 2000  # articles held back for one partition before the producer stops generating
 STALL = 60.0  # seconds without progress before a phase fails
+ALERT_QUIET = 3.0  # seconds without a new alert after which a phase's alerts are all in
+ALERT_LIMIT = 300.0  # seconds a phase waits at most for its alerts to settle
 START_SHARE = 0.1  # rates are counted once the workers have processed this share
 SHIFTS = (-6, -3, 0, 3, 6)  # days a timeline item's reprints are moved
 WARM_UP = 200  # articles through the workers before an offered-load phase starts
@@ -333,6 +338,7 @@ class PhaseResult:
     decision: list[float]
     alert: list[float]
     alerts: int
+    alert_lag: float | None = None  # seconds from the last decision to the last alert read
     pace: tuple[float, float] | None = None  # machine pace (ms) just before and after, see pace()
 
 
@@ -418,6 +424,7 @@ class Phase:
             if rate is not None:  # offered load: measure once the workers run
                 warm = WARM_UP
                 produce(bootstrap, stream, warm, None, decided, sent, mark=1.0)
+            alert_lag: float | None = None
             t_start, t_end = produce(
                 bootstrap,
                 stream,
@@ -430,9 +437,15 @@ class Phase:
                 backlog=self.args.backlog,
                 refill=self.args.refill,
             )
+            t_end_decided = t_end
             figures = [proc_figures(p.pid) for p in procs if p.pid is not None]
             bench_cpu = proc_figures(os.getpid())[0]
-            time.sleep(3.5 if self.kind == "pipeline" else 0)  # the last alerts reach the reader
+            if self.kind == "pipeline":  # the story stage may still be placing matches
+                last_alert, at_last = alerts_settled(alert_lat, procs)
+                if last_alert is not None and at_last is not None:
+                    alert_lag = last_alert - t_end_decided
+                    if rate is None:  # the throughput counts to the last alert
+                        t_end, figures, bench_cpu = last_alert, at_last[0], at_last[1]
         finally:
             stop.set()
             reader_stop.set()
@@ -467,6 +480,7 @@ class Phase:
             decision=decision,
             alert=alert_lat,
             alerts=len(alert_lat),
+            alert_lag=alert_lag,
         )
 
 
@@ -568,6 +582,27 @@ def produce(
     return t_start, t_end
 
 
+def alerts_settled(
+    alerts: list[float], procs: list[Any]
+) -> tuple[float | None, tuple[list[tuple[float, int]], float] | None]:
+    """Wait until no alert has been read for ALERT_QUIET seconds (at most ALERT_LIMIT): the
+    story stage may be behind the match stage when the last article is decided. Returns when the
+    last alert was read (``time.monotonic``) and the workers' and the bench's figures then (both
+    None when no alert came meanwhile)."""
+    count, began = len(alerts), time.monotonic()
+    last: float | None = None
+    at_last = None
+    while (
+        time.monotonic() - (last or began) < ALERT_QUIET and time.monotonic() - began < ALERT_LIMIT
+    ):
+        time.sleep(0.05)
+        if len(alerts) != count:
+            count, last = len(alerts), time.monotonic()
+            figures = [proc_figures(p.pid) for p in procs if p.pid is not None]
+            at_last = (figures, proc_figures(os.getpid())[0])
+    return last, at_last
+
+
 def read_alerts(
     bootstrap: str, out: list[float], since: list[float], stop: threading.Event
 ) -> None:
@@ -664,6 +699,7 @@ def row(r: PhaseResult) -> str:
         f"worker CPU {r.cpu_per_article_us:.0f} µs/article, "
         f"cores busy {busy:.2f} (bench process {bench:.2f}), "
         f"peak RSS {r.peak / 2**20:.0f} MB, {r.alerts} alerts"
+        + (f" (the last {r.alert_lag:.1f} s after the last decision)" if r.alert_lag else "")
         + (f", machine pace {r.pace[0]:.0f}/{r.pace[1]:.0f} ms" if r.pace else "")
     )
 
