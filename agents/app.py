@@ -7,7 +7,8 @@ Two stages, so that story state has one owner per category:
 
 The match stage takes articles in batches (whatever is queued, at most BATCH_MAX, read straight
 from its channel: agents/fastpath.py) and decides each on its own; only matched versions go to the
-dedupe table, whose ids expire after ``MONITOR_STREAM__DEDUPE_HOURS``. Status goes to Redis once a
+dedupe table, whose ids expire after ``MONITOR_STREAM__DEDUPE_HOURS``. Match records are sent
+together, held for a moment while the stage is behind (SEND_RECORDS). Status goes to Redis once a
 second (counters and alerts in one round trip each). bench/pipeline.py measures it all.
 
 Faust's types are loose (``Any`` streams and events), so this package is not under mypy strict.
