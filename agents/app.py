@@ -224,9 +224,9 @@ def create_app(
         # current, so it goes to its own partition's changelog as in a one-at-a-time loop (reads
         # need no event): at once when the stage has caught up (nothing queued, and no partition
         # has more articles the consumer knows of), and while it is behind, once SEND_RECORDS are
-        # held or the first of them has waited SEND_SECONDS (see there). Events
-        # are acked only after their match records are sent, so a crash replays everything not
-        # yet sent (the dedupe table makes that safe).
+        # held or the first of them has waited SEND_SECONDS (see there). Events are acked only
+        # after their match records are sent, so a crash replays everything not yet sent (the
+        # dedupe table makes that safe).
         reader = ChannelReader(stream, BATCH_MAX)
         last_expiry = 0.0
         held: list[Any] = []  # events decided, acked once their match records are sent

@@ -13,7 +13,7 @@ So :class:`ChannelReader` (and :func:`event_batches` on top of it) reads the eve
 consumer delivered to the agent's channel:
 
 - it waits for one event, then takes whatever else is queued, up to ``max_events``, without
-  waiting for more: under load the queue holds a whole fetch and batches are full; under light
+  waiting for more: under load a batch is what the consumer delivered since the last; under light
   load an article is decided as soon as it arrives, where ``take_events`` held it for its window;
 - it uses the queue's own ``get`` and ``get_nowait``, so what Faust's stream relies on still
   happens: an error thrown into the channel is raised in the agent, and a partition whose fetching
