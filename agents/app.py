@@ -45,6 +45,7 @@ HEARTBEAT_SECONDS = 1.0
 DEDUPE_TABLE = "seen_articles"
 STORIES_TABLE = "stories"
 LOST_COUNTER = "articles.lost"  # articles the broker deleted before a worker read them
+MATCHES_LOST_COUNTER = "matches.lost"  # match records the broker deleted before it read them
 # The match stage's batches: what the consumer has queued, at most BATCH_MAX articles, without
 # waiting for more (agents/fastpath.py). Under load a batch is a fetch's worth; when traffic is
 # light an article is decided as soon as it arrives. The bound keeps one batch's work (about
@@ -80,8 +81,11 @@ def create_app(
         _let_followers_sync_first(app)
     tally = Tally()
     # fetch wait; no records lost on resume; articles deleted unread are counted, not skipped
+    lost_counters = {ARTICLES_TOPIC: LOST_COUNTER, MATCHES_TOPIC: MATCHES_LOST_COUNTER}
     adjust_consumer(
-        app, embedded=endpoints.embedded, lost=lambda count: tally.add(LOST_COUNTER, count)
+        app,
+        embedded=endpoints.embedded,
+        lost=lambda topic, count: tally.add(lost_counters[topic], count),
     )
     count_buffer_directly(app)  # the conductor asks the buffer's size before every delivery
     status = StatusStore.from_url(endpoints.redis)

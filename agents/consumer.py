@@ -71,7 +71,10 @@ seek its read offset is the next offset to read, otherwise the last one read, so
 short or missing when exactly one record went. The report is an ``articles.unread_deleted`` error
 with the partition, first and last offset lost and their count, and a callback the app counts
 (``articles.lost``). A partition with nothing committed is due from 0 (our rewind): a new group
-on a topic that already deleted records reports those too.
+on a topic that already deleted records reports those too. ``monitor.matches`` is watched the same
+way (``matches.unread_deleted``, ``matches.lost``): the worker's own producer writes it without
+transactions, and a story stage that fell 5 MiB behind on the embedded broker lost match records
+this way in silence (bench/pipeline.py, before the match stage sent its records together).
 """
 
 from __future__ import annotations
@@ -86,7 +89,7 @@ from typing import Any
 import faust
 from mode.services import WaitResults
 
-from monitor.kafka import ARTICLES_TOPIC
+from monitor.kafka import ARTICLES_TOPIC, MATCHES_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -255,64 +258,93 @@ UNREAD_DELETED_HINT = {
 
 
 class UnreadDeletions:
-    """Records of one topic deleted before they were read (see the module's docstring): the
-    offset each partition is due to be read from next, kept from seeks and fetched batches, and
-    ``report(partition, first, last, count)`` for every fetch that starts past it."""
+    """Records of some topics deleted before they were read (see the module's docstring): the
+    offset each of their partitions is due to be read from next, kept from seeks and fetched
+    batches, and its topic's ``report(partition, first, last, count)`` for every fetch that starts
+    past it."""
 
-    def __init__(self, topic: str, report: Callable[[int, int, int, int], None]):
-        self.topic, self._report = topic, report
-        self._due: dict[int, int] = {}  # partition -> the offset it is due to be read from
+    def __init__(self, reports: Mapping[str, Callable[[int, int, int, int], None]]):
+        self._reports = reports
+        self._due: dict[Any, int] = {}  # topic partition -> the offset it is due to be read from
 
     def fetched(self, records: Mapping[Any, Sequence[Any]]) -> None:
         """A fetch's records (topic partition -> records in offset order)."""
-        due, topic = self._due, self.topic
+        due, reports = self._due, self._reports
         for tp, batch in records.items():
-            if tp.topic != topic or not batch:
+            report = reports.get(tp.topic)
+            if report is None or not batch:
                 continue
-            first, expected = batch[0].offset, due.get(tp.partition)
+            first, expected = batch[0].offset, due.get(tp)
             if expected is not None and first > expected:
-                self._report(tp.partition, expected, first - 1, first - expected)
-            due[tp.partition] = batch[-1].offset + 1
+                report(tp.partition, expected, first - 1, first - expected)
+            due[tp] = batch[-1].offset + 1
 
     def seeked(self, offsets: Mapping[Any, int | None]) -> None:
         """Partitions moved to these offsets; None or negative: to no known offset."""
         for tp, offset in offsets.items():
-            if tp.topic != self.topic:
+            if tp.topic not in self._reports:
                 continue
             if offset is None or offset < 0:
-                self._due.pop(tp.partition, None)
+                self._due.pop(tp, None)
             else:
-                self._due[tp.partition] = offset
+                self._due[tp] = offset
 
     def forget(self, tps: Iterable[Any]) -> None:
         """Partitions revoked or newly assigned: due nowhere until a seek or a fetch says."""
         for tp in tps:
-            if tp.topic == self.topic:
-                self._due.pop(tp.partition, None)
+            self._due.pop(tp, None)
+
+
+# What a run of deleted records means, for each topic the worker reports them on.
+UNREAD_DELETED = {
+    ARTICLES_TOPIC: (
+        "articles",
+        "these articles before this worker read them; they were never matched and their offsets "
+        "are committed as if they had been",
+    ),
+    MATCHES_TOPIC: (
+        "matches",
+        "these match records before this worker read them; their articles were matched but never "
+        "placed into stories (no alert came of them), and their offsets are committed as if they "
+        "had been",
+    ),
+}
 
 
 def report_unread_deleted(
-    app: faust.App, *, embedded: bool, lost: Callable[[int], None] | None = None
+    app: faust.App, *, embedded: bool, lost: Callable[[str, int], None] | None = None
 ) -> UnreadDeletions:
-    """Log every run of ``monitor.articles`` records deleted before the app's consumer read them,
-    as an ``articles.unread_deleted`` error, and pass their count to ``lost``."""
+    """Log every run of ``monitor.articles`` or ``monitor.matches`` records deleted before the
+    app's consumer read them, as an ``articles.unread_deleted`` or ``matches.unread_deleted``
+    error, and pass the topic and the count to ``lost``. Both topics are written without
+    transactions (the pollers' idempotent producers, the worker's own), so their offsets have no
+    holes."""
     hint = UNREAD_DELETED_HINT[embedded]
 
-    def report(partition: int, first: int, last: int, count: int) -> None:
-        log.error(
-            "articles.unread_deleted partition=%d first=%d last=%d count=%d: the broker deleted "
-            "these articles before this worker read them; they were never matched and their "
-            "offsets are committed as if they had been. To keep it from happening again: %s",
-            partition,
-            first,
-            last,
-            count,
-            hint,
+    def reporter(topic: str) -> Callable[[int, int, int, int], None]:
+        name, what = UNREAD_DELETED[topic]
+        message = (
+            name
+            + ".unread_deleted partition=%d first=%d last=%d count=%d: the broker deleted "
+            + what
+            + ". To keep it from happening again: %s"
         )
-        if lost is not None:
-            lost(count)
 
-    deletions = UnreadDeletions(ARTICLES_TOPIC, report)
+        def report(partition: int, first: int, last: int, count: int) -> None:
+            log.error(
+                message,
+                partition,
+                first,
+                last,
+                count,
+                hint,
+            )
+            if lost is not None:
+                lost(topic, count)
+
+        return report
+
+    deletions = UnreadDeletions({topic: reporter(topic) for topic in UNREAD_DELETED})
     base = app.transport.Consumer
 
     class Consumer(base):  # type: ignore[misc,valid-type]
@@ -351,13 +383,14 @@ def adjust_consumer(
     app: faust.App,
     *,
     embedded: bool,
-    lost: Callable[[int], None] | None = None,
+    lost: Callable[[str, int], None] | None = None,
     inline: bool = True,
 ) -> None:
     """The adjustments for a worker app; the short fetch wait only on the embedded broker (on
     real Kafka a fetch returns when data arrives, and a short wait only adds idle requests). The
     switch interval is the process's: every app in it shares the lock the same way. ``lost``
-    gets the count of every run of articles deleted before the worker read them. ``inline=False``
+    gets the topic and count of every run of articles or match records deleted before the worker
+    read them. ``inline=False``
     keeps Faust's own delivery (bench/pipeline.py's ``stock`` phase compares with it)."""
     resume_streams_after_seek(app)
     if inline:

@@ -1,5 +1,6 @@
-"""A worker that falls further behind on ``monitor.articles`` than the embedded broker keeps (the
-newest 5 MiB of a partition) reports the articles deleted before it read them, then goes on."""
+"""A worker that falls further behind on ``monitor.articles`` or ``monitor.matches`` than the
+embedded broker keeps (the newest 5 MiB of a partition) reports the records deleted before it
+read them, then goes on."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from pathlib import Path
 import confluent_kafka
 import pytest
 
-from agents.app import LOST_COUNTER, create_app
+from agents.app import LOST_COUNTER, MATCHES_LOST_COUNTER, create_app
+from monitor.catalog import load_matcher
 from monitor.embedded import EmbeddedBroker, Endpoints
-from monitor.kafka import ARTICLES_TOPIC
+from monitor.kafka import ARTICLES_TOPIC, MATCHES_TOPIC
+from monitor.pipeline import match_article
 from monitor.rulebook import RuleBook, open_rulebook
 from monitor.settings import Settings
 from monitor.status import StatusStore
@@ -56,11 +59,11 @@ def produce_articles(bootstrap: str, start: int, count: int) -> None:
     assert producer.flush(30) == 0
 
 
-def log_and_commit(bootstrap: str, group: str) -> tuple[int, int, int]:
+def log_and_commit(bootstrap: str, group: str, topic: str = ARTICLES_TOPIC) -> tuple[int, int, int]:
     """PARTITION's low and high watermarks and the group's committed offset."""
     consumer = confluent_kafka.Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     try:
-        tp = confluent_kafka.TopicPartition(ARTICLES_TOPIC, PARTITION)
+        tp = confluent_kafka.TopicPartition(topic, PARTITION)
         low, high = consumer.get_watermark_offsets(tp, timeout=10)
         [committed] = consumer.committed([tp], timeout=10)
         return low, high, committed.offset
@@ -126,3 +129,80 @@ async def test_articles_deleted_before_a_restarted_worker_read_them_are_reported
     assert reports == [(PARTITION, committed, low - 1, lost)]
     assert counters[LOST_COUNTER] == lost
     assert counters["articles.processed"] == FIRST_RUN + high - low
+
+
+def produce_matches(bootstrap: str, settings: Settings, start: int, count: int) -> None:
+    """Match records ``start`` .. ``start+count-1`` on PARTITION of ``monitor.matches``, as a
+    worker's match stage writes them (one matched article each, under its own id)."""
+    article = article_factory("Putin and Trump agree to a ceasefire in Ukraine", FILLER)
+    [record] = match_article(load_matcher(settings), article)[:1]
+    producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for i in range(start, start + count):
+        copy = record.model_copy(
+            update={"article": article.model_copy(update={"id": f"lost-match:{i}"})}
+        )
+        while True:
+            try:
+                producer.produce(
+                    MATCHES_TOPIC, copy.to_bytes(), record.category.encode(), partition=PARTITION
+                )
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+    assert producer.flush(30) == 0
+
+
+async def test_match_records_deleted_before_the_story_stage_read_them_are_reported(
+    own_broker: str, fresh_redis: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same for the story stage: match records written past what the broker keeps while the
+    worker is stopped are reported as ``matches.unread_deleted`` (the partition and exactly the
+    deleted offsets) and counted as ``matches.lost``; the rest are read and committed."""
+    settings = settings_factory(tmp_path, app_id=f"lost-matches-{uuid.uuid4().hex[:8]}")
+    endpoints = Endpoints(kafka=own_broker, redis=fresh_redis, embedded=True)
+    create_embedded_topics(settings, own_broker)
+    rules = await open_rulebook(settings, own_broker)
+    size = len(
+        match_article(
+            load_matcher(settings),
+            article_factory("Putin and Trump agree to a ceasefire in Ukraine", FILLER),
+        )[0].to_bytes()
+    )
+    backlog = 6 * 2**20 // size + 1  # more than the 5 MiB the broker keeps of a partition
+    try:
+        produce_matches(own_broker, settings, 0, FIRST_RUN)
+
+        app = create_app(settings, endpoints, rules)
+        await app.start()
+        try:
+            for _ in range(600):
+                if (
+                    await asyncio.to_thread(
+                        lambda: log_and_commit(own_broker, settings.app_id, MATCHES_TOPIC)[2]
+                    )
+                    >= FIRST_RUN
+                ):
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await app.stop()
+            await app.monitor_status.close()  # type: ignore[attr-defined]
+        produce_matches(own_broker, settings, FIRST_RUN, backlog)
+        low, _, done = log_and_commit(own_broker, settings.app_id, MATCHES_TOPIC)
+        assert done == FIRST_RUN
+        assert low > done  # the broker deleted match records the worker had not read
+        lost = low - done
+        with caplog.at_level(logging.ERROR, logger="agents.consumer"):
+            counters = await run_worker_until(
+                settings, endpoints, rules, {MATCHES_LOST_COUNTER: lost}
+            )
+    finally:
+        await rules.stop()
+    reports = [
+        tuple(record.args or ())[:4]
+        for record in caplog.records
+        if record.levelno == logging.ERROR and record.msg.startswith("matches.unread_deleted")
+    ]
+    assert reports == [(PARTITION, done, low - 1, lost)]
+    assert counters[MATCHES_LOST_COUNTER] == lost

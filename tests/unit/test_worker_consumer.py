@@ -128,7 +128,7 @@ def fetched(tp: TopicPartition, first: int, last: int) -> dict[TopicPartition, l
 
 def deletions() -> tuple[UnreadDeletions, list[tuple[int, int, int, int]]]:
     reports: list[tuple[int, int, int, int]] = []
-    return UnreadDeletions(ARTICLES_TOPIC, lambda *report: reports.append(report)), reports
+    return UnreadDeletions({ARTICLES_TOPIC: lambda *report: reports.append(report)}), reports
 
 
 def test_articles_deleted_after_the_last_one_read_are_reported_exactly() -> None:
