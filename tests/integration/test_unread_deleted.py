@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import confluent_kafka
@@ -17,6 +17,7 @@ from agents.app import LOST_COUNTER, MATCHES_LOST_COUNTER, create_app
 from monitor.catalog import load_matcher
 from monitor.embedded import EmbeddedBroker, Endpoints
 from monitor.kafka import ARTICLES_TOPIC, MATCHES_TOPIC
+from monitor.models import MatchRecord
 from monitor.pipeline import match_article
 from monitor.rulebook import RuleBook, open_rulebook
 from monitor.settings import Settings
@@ -45,13 +46,22 @@ def produce_articles(bootstrap: str, start: int, count: int) -> None:
     producer = confluent_kafka.Producer(
         {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5}
     )
-    for i in range(start, start + count):
-        article = article_factory(f"filler {i}", FILLER, id=f"lost-test:{i}")
+    articles = (
+        article_factory(f"filler {i}", FILLER, id=f"lost-test:{i}")
+        for i in range(start, start + count)
+    )
+    send_all(producer, ARTICLES_TOPIC, ((a.id.encode(), a.to_bytes()) for a in articles))
+
+
+def send_all(
+    producer: confluent_kafka.Producer, topic: str, records: Iterable[tuple[bytes, bytes]]
+) -> None:
+    """(key, value) records to PARTITION of ``topic``, waiting whenever the producer's queue is
+    full; all delivered."""
+    for key, value in records:
         while True:
             try:
-                producer.produce(
-                    ARTICLES_TOPIC, article.to_bytes(), article.id.encode(), partition=PARTITION
-                )
+                producer.produce(topic, value, key, partition=PARTITION)
                 break
             except BufferError:
                 producer.poll(0.1)
@@ -131,26 +141,24 @@ async def test_articles_deleted_before_a_restarted_worker_read_them_are_reported
     assert counters["articles.processed"] == FIRST_RUN + high - low
 
 
-def produce_matches(bootstrap: str, settings: Settings, start: int, count: int) -> None:
-    """Match records ``start`` .. ``start+count-1`` on PARTITION of ``monitor.matches``, as a
-    worker's match stage writes them (one matched article each, under its own id)."""
+def match_record(settings: Settings) -> MatchRecord:
+    """A match record of the shipped rules, as a worker's match stage writes it."""
     article = article_factory("Putin and Trump agree to a ceasefire in Ukraine", FILLER)
-    [record] = match_article(load_matcher(settings), article)[:1]
+    return match_article(load_matcher(settings), article)[0]
+
+
+def produce_matches(bootstrap: str, record: MatchRecord, start: int, count: int) -> None:
+    """Copies of ``record``, one per article id ``start`` .. ``start+count-1``, on PARTITION of
+    ``monitor.matches``."""
     producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
-    for i in range(start, start + count):
-        copy = record.model_copy(
-            update={"article": article.model_copy(update={"id": f"lost-match:{i}"})}
+    key = record.category.encode()
+    copies = (
+        record.model_copy(
+            update={"article": record.article.model_copy(update={"id": f"lost-match:{i}"})}
         )
-        while True:
-            try:
-                producer.produce(
-                    MATCHES_TOPIC, copy.to_bytes(), record.category.encode(), partition=PARTITION
-                )
-                break
-            except BufferError:
-                producer.poll(0.1)
-        producer.poll(0)
-    assert producer.flush(30) == 0
+        for i in range(start, start + count)
+    )
+    send_all(producer, MATCHES_TOPIC, ((key, copy.to_bytes()) for copy in copies))
 
 
 async def test_match_records_deleted_before_the_story_stage_read_them_are_reported(
@@ -158,20 +166,15 @@ async def test_match_records_deleted_before_the_story_stage_read_them_are_report
 ) -> None:
     """The same for the story stage: match records written past what the broker keeps while the
     worker is stopped are reported as ``matches.unread_deleted`` (the partition and exactly the
-    deleted offsets) and counted as ``matches.lost``; the rest are read and committed."""
+    deleted offsets) and counted as ``matches.lost``."""
     settings = settings_factory(tmp_path, app_id=f"lost-matches-{uuid.uuid4().hex[:8]}")
     endpoints = Endpoints(kafka=own_broker, redis=fresh_redis, embedded=True)
     create_embedded_topics(settings, own_broker)
     rules = await open_rulebook(settings, own_broker)
-    size = len(
-        match_article(
-            load_matcher(settings),
-            article_factory("Putin and Trump agree to a ceasefire in Ukraine", FILLER),
-        )[0].to_bytes()
-    )
-    backlog = 6 * 2**20 // size + 1  # more than the 5 MiB the broker keeps of a partition
+    record = match_record(settings)
+    backlog = 6 * 2**20 // len(record.to_bytes()) + 1  # more than the 5 MiB the broker keeps
     try:
-        produce_matches(own_broker, settings, 0, FIRST_RUN)
+        produce_matches(own_broker, record, 0, FIRST_RUN)
 
         app = create_app(settings, endpoints, rules)
         await app.start()
@@ -188,7 +191,7 @@ async def test_match_records_deleted_before_the_story_stage_read_them_are_report
         finally:
             await app.stop()
             await app.monitor_status.close()  # type: ignore[attr-defined]
-        produce_matches(own_broker, settings, FIRST_RUN, backlog)
+        produce_matches(own_broker, record, FIRST_RUN, backlog)
         low, _, done = log_and_commit(own_broker, settings.app_id, MATCHES_TOPIC)
         assert done == FIRST_RUN
         assert low > done  # the broker deleted match records the worker had not read
