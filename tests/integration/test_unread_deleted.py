@@ -81,6 +81,15 @@ def log_and_commit(bootstrap: str, group: str, topic: str = ARTICLES_TOPIC) -> t
         consumer.close()
 
 
+def unread_deleted_reports(caplog: pytest.LogCaptureFixture, name: str) -> list[tuple[object, ...]]:
+    """(partition, first, last, count) of each ``<name>.unread_deleted`` error logged."""
+    return [
+        tuple(record.args or ())[:4]
+        for record in caplog.records
+        if record.levelno == logging.ERROR and record.msg.startswith(f"{name}.unread_deleted")
+    ]
+
+
 async def run_worker_until(
     settings: Settings, endpoints: Endpoints, rules: RuleBook, done: dict[str, int]
 ) -> dict[str, int]:
@@ -131,11 +140,7 @@ async def test_articles_deleted_before_a_restarted_worker_read_them_are_reported
             )
     finally:
         await rules.stop()
-    reports = [
-        tuple(record.args or ())[:4]
-        for record in caplog.records
-        if record.levelno == logging.ERROR and record.msg.startswith("articles.unread_deleted")
-    ]
+    reports = unread_deleted_reports(caplog, "articles")
     assert reports == [(PARTITION, committed, low - 1, lost)]
     assert counters[LOST_COUNTER] == lost
     assert counters["articles.processed"] == FIRST_RUN + high - low
@@ -202,10 +207,6 @@ async def test_match_records_deleted_before_the_story_stage_read_them_are_report
             )
     finally:
         await rules.stop()
-    reports = [
-        tuple(record.args or ())[:4]
-        for record in caplog.records
-        if record.levelno == logging.ERROR and record.msg.startswith("matches.unread_deleted")
-    ]
+    reports = unread_deleted_reports(caplog, "matches")
     assert reports == [(PARTITION, done, low - 1, lost)]
     assert counters[MATCHES_LOST_COUNTER] == lost
