@@ -441,11 +441,12 @@ class Phase:
             figures = [proc_figures(p.pid) for p in procs if p.pid is not None]
             bench_cpu = proc_figures(os.getpid())[0]
             if self.kind == "pipeline":  # the story stage may still be placing matches
-                last_alert, at_last = alerts_settled(alert_lat, procs)
-                if last_alert is not None and at_last is not None:
+                settled = alerts_settled(alert_lat, procs)
+                if settled is not None:
+                    last_alert, at_last, bench_at_last = settled
                     alert_lag = last_alert - t_end_decided
                     if rate is None:  # the throughput counts to the last alert
-                        t_end, figures, bench_cpu = last_alert, at_last[0], at_last[1]
+                        t_end, figures, bench_cpu = last_alert, at_last, bench_at_last
         finally:
             stop.set()
             reader_stop.set()
@@ -584,23 +585,23 @@ def produce(
 
 def alerts_settled(
     alerts: list[float], procs: list[Any]
-) -> tuple[float | None, tuple[list[tuple[float, int]], float] | None]:
+) -> tuple[float, list[tuple[float, int]], float] | None:
     """Wait until no alert has been read for ALERT_QUIET seconds (at most ALERT_LIMIT): the
     story stage may be behind the match stage when the last article is decided. Returns when the
-    last alert was read (``time.monotonic``) and the workers' and the bench's figures then (both
-    None when no alert came meanwhile)."""
+    last alert was read (``time.monotonic``), the workers' figures and the bench's CPU then; None
+    when no alert came meanwhile."""
     count, began = len(alerts), time.monotonic()
-    last: float | None = None
-    at_last = None
+    settled = None
     while (
-        time.monotonic() - (last or began) < ALERT_QUIET and time.monotonic() - began < ALERT_LIMIT
+        time.monotonic() - (settled[0] if settled else began) < ALERT_QUIET
+        and time.monotonic() - began < ALERT_LIMIT
     ):
         time.sleep(0.05)
         if len(alerts) != count:
-            count, last = len(alerts), time.monotonic()
+            count = len(alerts)
             figures = [proc_figures(p.pid) for p in procs if p.pid is not None]
-            at_last = (figures, proc_figures(os.getpid())[0])
-    return last, at_last
+            settled = (time.monotonic(), figures, proc_figures(os.getpid())[0])
+    return settled
 
 
 def read_alerts(
