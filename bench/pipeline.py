@@ -332,6 +332,7 @@ class PhaseResult:
     rate: float
     seconds: float  # of the measured stretch
     cpu: float  # worker CPU seconds in the measured stretch, all workers
+    worker_cpu: list[float]  # the same, each worker's
     cpu_per_article_us: float
     bench_cpu: float  # CPU seconds of the bench process (producer, broker) in the same stretch
     peak: int  # the largest worker's peak resident bytes
@@ -467,7 +468,8 @@ class Phase:
         broker.stop()
         done = processed()
         counted = articles - int(articles * (0.0 if rate is not None else START_SHARE))
-        cpu = sum(c for c, _ in figures) - sum(cpu_at_start)
+        worker_cpu = [c - c0 for (c, _), c0 in zip(figures, cpu_at_start, strict=True)]
+        cpu = sum(worker_cpu)
         return PhaseResult(
             kind=self.kind,
             workers=self.workers,
@@ -475,6 +477,7 @@ class Phase:
             rate=counted / max(1e-9, t_end - t_start),
             seconds=t_end - t_start,
             cpu=cpu,
+            worker_cpu=worker_cpu,
             cpu_per_article_us=cpu / max(1, counted) * 1e6,
             bench_cpu=bench_cpu - bench_at_start[0],
             peak=max(m for _, m in figures),
@@ -698,7 +701,13 @@ def row(r: PhaseResult) -> str:
     return (
         f"{r.kind:9} x{r.workers}: {r.articles:>8,} articles, {r.rate:>8,.0f}/s, "
         f"worker CPU {r.cpu_per_article_us:.0f} µs/article, "
-        f"cores busy {busy:.2f} (bench process {bench:.2f}), "
+        f"cores busy {busy:.2f} ("
+        + (
+            "workers " + " + ".join(f"{c / r.seconds:.2f}" for c in r.worker_cpu) + ", "
+            if len(r.worker_cpu) > 1
+            else ""
+        )
+        + f"bench process {bench:.2f}), "
         f"peak RSS {r.peak / 2**20:.0f} MB, {r.alerts} alerts"
         + (f" (the last {r.alert_lag:.1f} s after the last decision)" if r.alert_lag else "")
         + (f", machine pace {r.pace[0]:.0f}/{r.pace[1]:.0f} ms" if r.pace else "")
