@@ -2,7 +2,7 @@
 
 Two stages, so that story state has one owner per category:
 
-    monitor.articles --[match_articles: dedupe, match]--> monitor.matches (keyed by category)
+    monitor.articles --[match_articles: dedupe, match]--> monitor.matches (a partition per category)
     monitor.matches  --[build_stories: group, decide]---> alerts.<category> (keyed by story id)
 
 The match stage takes articles in batches (whatever is queued, at most BATCH_MAX, read straight
@@ -28,7 +28,7 @@ from typing import Any
 import faust
 from faust.streams import _current_event
 
-from agents.config import faust_options
+from agents.config import faust_options, story_placement
 from agents.consumer import adjust_consumer
 from agents.fastpath import ChannelReader, RawSchema, count_buffer_directly, event_batches
 from monitor.embedded import Endpoints
@@ -77,6 +77,7 @@ def create_app(
     """
     # topics, partitions, processing guarantee and table store: see agents/config.py
     app = faust.App(settings.app_id, **faust_options(settings, endpoints))
+    placement = story_placement(settings, endpoints)  # category -> monitor.matches partition
     if endpoints.embedded:
         _let_followers_sync_first(app)
     tally = Tally()
@@ -103,8 +104,9 @@ def create_app(
 
     seen = app.Table(DEDUPE_TABLE, default=None, on_changelog_event=on_seen_changelog)
     # Stories: story id -> story, per partition like monitor.matches (a category's stories live in
-    # its partition). The worker places articles with an in-memory index of them, rebuilt from
-    # the table after every rebalance (so it holds exactly what the changelog recovered).
+    # its partition: MONITOR_STREAM__STORY_PARTITIONS). The worker places articles with an
+    # in-memory index of them, rebuilt from the table after every rebalance (so it holds exactly
+    # what the changelog recovered).
     stories = app.Table(STORIES_TABLE, default=None)
     index = StoryIndex()
     index_stale = [True]
@@ -112,6 +114,13 @@ def create_app(
     @app.on_partitions_assigned.connect  # type: ignore[untyped-decorator]
     async def _stories_moved(sender: Any, assigned: Any, **kwargs: Any) -> None:
         index_stale[0] = True
+        held = {tp.partition for tp in assigned if tp.topic == MATCHES_TOPIC}
+        owned = sorted(c for c, partition in placement.items() if partition in held)
+        log.info(
+            "stories.assigned matches_partitions=%s placed_categories=%s",
+            sorted(held),
+            ",".join(owned) or "-",
+        )
 
     alert_topics: dict[str, Any] = {}
     pending_alerts: list[Alert] = []
@@ -189,7 +198,8 @@ def create_app(
         producer = app.producer  # straight to it: Faust's topic.send lets the loop run between
         for record in out:  # sends, and the producer cut the records into batches of a few
             key, value = record.category.encode(), record.to_bytes()
-            sent = await producer.send(MATCHES_TOPIC, key, value, None, None, None)
+            partition = placement.get(record.category)  # None: the key's hash decides
+            sent = await producer.send(MATCHES_TOPIC, key, value, partition, None, None)
             sent.add_done_callback(_report_failed_send)
         for article_id, (event, revision) in matched.items():
             set_current_event(event)  # the changelog write goes to the article's own partition

@@ -111,6 +111,19 @@ class StreamSettings(BaseModel):
         description="hours an article id stays in the dedupe table after the worker saw it; "
         "a re-send after that is matched again (bounds the table's memory)",
     )
+    story_partitions: dict[str, int] = Field(
+        default_factory=lambda: {"ceasefire": 0, "sanctions": 3},
+        description="category -> monitor.matches partition, whose worker builds the "
+        "category's stories (JSON); a category not listed goes to the partition its name "
+        "hashes to. Fixed once stories exist: see the README's Scaling",
+    )
+    standby_replicas: int = Field(
+        0,
+        ge=0,
+        description="workers that each keep a standby copy of another worker's tables, read "
+        "from its changelogs, so a takeover starts at once; 0: a worker taking over a "
+        "partition reads its changelog first (seconds for these small tables)",
+    )
 
 
 class DeliverySettings(BaseModel):

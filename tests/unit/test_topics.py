@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.config import faust_broker_url, faust_options
+from agents.config import faust_broker_url, faust_options, story_placement
 from monitor.embedded import Endpoints
+from monitor.errors import ConfigError
 from monitor.settings import Settings, TopicSettings
 from monitor.topics import (
     AddPartitions,
@@ -248,6 +249,7 @@ def test_faust_options_on_the_embedded_broker_declare_nothing() -> None:
     options = faust_options(settings, Endpoints("127.0.0.1:9092", "redis://x", embedded=True))
     assert options["topic_allow_declare"] is False
     assert (options["topic_partitions"], options["topic_replication_factor"]) == (4, 1)
+    assert options["table_standby_replicas"] == 0  # no standby copies unless asked for
 
 
 def test_faust_options_on_external_kafka_follow_the_topic_settings() -> None:
@@ -255,12 +257,30 @@ def test_faust_options_on_external_kafka_follow_the_topic_settings() -> None:
     replication, and uses the configured guarantee and store."""
     settings = Settings(
         topics=TopicSettings(partitions=8, replication=3),
-        stream={"guarantee": "exactly_once", "store": "rocksdb://"},  # type: ignore[arg-type]
+        stream={"guarantee": "exactly_once", "store": "rocksdb://", "standby_replicas": 1},  # type: ignore[arg-type]
     )
     options = faust_options(settings, Endpoints("a:9092,b:9092", "redis://x", embedded=False))
     assert options["topic_allow_declare"] is True
     assert (options["topic_partitions"], options["topic_replication_factor"]) == (8, 3)
     assert options["processing_guarantee"] == "exactly_once"
     assert options["store"] == "rocksdb://"
+    assert options["table_standby_replicas"] == 1
     assert options["broker"] == "kafka://a:9092;kafka://b:9092"
     assert faust_broker_url("a:1") == "kafka://a:1"
+
+
+def test_story_placement_is_checked_against_the_partition_count() -> None:
+    """The default placement fits the embedded broker's four partitions; a partition the topic
+    does not have is refused with the setting named and a placement that fits."""
+    embedded = Endpoints("127.0.0.1:9092", "redis://x", embedded=True)
+    assert story_placement(Settings(), embedded) == {"ceasefire": 0, "sanctions": 3}
+    external = Endpoints("a:9092", "redis://x", embedded=False)
+    settings = Settings(topics=TopicSettings(partitions=2))
+    with pytest.raises(ConfigError) as refused:
+        story_placement(settings, external)
+    message = str(refused.value)
+    assert "MONITOR_STREAM__STORY_PARTITIONS" in message
+    assert "sanctions on partition 3" in message and "MONITOR_TOPICS__PARTITIONS" in message
+    assert '{"ceasefire": 0, "sanctions": 1}' in message
+    settings = Settings(topics=TopicSettings(partitions=2), stream={"story_partitions": {"a": 1}})  # type: ignore[arg-type]
+    assert story_placement(settings, external) == {"a": 1}
