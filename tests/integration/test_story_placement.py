@@ -59,3 +59,38 @@ def test_match_records_go_to_their_categorys_configured_partition(tmp_path: Path
             )
     finally:
         stack.close()
+
+
+def placed_categories(log: Path) -> set[str] | None:
+    """The placed categories a worker said it holds after its latest rebalance (None: none yet)."""
+    found = None
+    for line in log.read_text(errors="replace").splitlines():
+        if "stories.assigned" in line:
+            words = json.loads(line)["message"].split()
+            found = set(words[-1].split("=", 1)[1].split(",")) - {"-"}
+    return found
+
+
+def test_two_workers_build_the_shipped_categories_stories_one_each(tmp_path: Path) -> None:
+    """With the default placement, a second worker joining a running one takes one of the two
+    shipped categories' partitions (Faust's assignor keeps 2 and 3 and hands over 0 and 1), so
+    each worker builds one category's stories."""
+    stack = Stack(tmp_path)
+    stack.start("broker", "broker")
+    try:
+        stack.runtime()
+        stack.start("w1", "worker", MONITOR_WORKER_ID="w1")
+        wait_for(
+            lambda: placed_categories(tmp_path / "w1.log") == {"ceasefire", "sanctions"},
+            90,
+            "the first worker to hold both shipped categories",
+        )
+        stack.start("w2", "worker", MONITOR_WORKER_ID="w2")
+
+        def split() -> bool:
+            held = [placed_categories(tmp_path / f"{w}.log") for w in ("w1", "w2")]
+            return held in ([{"ceasefire"}, {"sanctions"}], [{"sanctions"}, {"ceasefire"}])
+
+        wait_for(split, 90, "the two workers to hold one shipped category each")
+    finally:
+        stack.close()
