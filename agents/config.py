@@ -70,18 +70,13 @@ def story_placement(settings: Settings, endpoints: Endpoints) -> dict[str, int]:
     """Category -> ``monitor.matches`` partition, checked against the partition count."""
     partitions = EMBEDDED_PARTITIONS if endpoints.embedded else settings.topics.partitions
     placement = settings.stream.story_partitions
+    where = "the embedded broker's" if endpoints.embedded else "MONITOR_TOPICS__PARTITIONS"
     for category, partition in sorted(placement.items()):
         if not 0 <= partition < partitions:
+            fits = {c: i % partitions for i, c in enumerate(sorted(placement))}
             raise ConfigError(
-                f"puts {category} on partition {partition}, but monitor.matches has "
-                f"{partitions} (0 to {partitions - 1}"
-                + (
-                    ", the embedded broker's"
-                    if endpoints.embedded
-                    else ": MONITOR_TOPICS__PARTITIONS"
-                )
-                + "); set it to partitions in that range, e.g. "
-                + json.dumps({c: i % partitions for i, c in enumerate(sorted(placement))}),
+                f"puts {category} on partition {partition}, but monitor.matches has {partitions} "
+                f"partitions ({where}); use 0 to {partitions - 1}, e.g. {json.dumps(fits)}",
                 field="MONITOR_STREAM__STORY_PARTITIONS",
             )
     return dict(placement)
