@@ -32,10 +32,11 @@
   records to one ``monitor.matches`` partition, so one worker owns its stories. Keyed by category
   with Kafka's partitioner (murmur2), both shipped categories went to partition 1, and with two
   workers one of them built every story: 0.90 against 0.57-0.69 cores busy, and two workers did
-  1.3-1.5 times one. The default puts ceasefire on 0 and sanctions on 3: Faust's assignor gives
-  two workers started together partitions 0 and 2, and 1 and 3, and when the second joins later,
-  2 and 3, and 0 and 1; 0 and 3 are apart either way (and with four workers). A category not
-  listed goes where its name hashes to, as before.
+  1.3-1.5 times one. The default keeps ceasefire on 1 (where its stories were) and puts sanctions
+  on 2: Faust's assignor gives two workers started together partitions 0 and 2, and 1 and 3, and
+  when the second joins later, 2 and 3, and 0 and 1; three started together get 0 and 3, 1, and 2.
+  1 and 2 are apart in each (and with four workers). A category not listed goes where its name
+  hashes to, as before.
 - Standby tables (``MONITOR_STREAM__STANDBY_REPLICAS``, 0 by default; Faust's default is 1): a
   standby copy of a table partition is kept current by reading its changelog, so with two workers
   each read every changelog write of the other. In bench/pipeline.py that cost two workers 15-25 µs

@@ -112,7 +112,7 @@ class StreamSettings(BaseModel):
         "a re-send after that is matched again (bounds the table's memory)",
     )
     story_partitions: dict[str, int] = Field(
-        default_factory=lambda: {"ceasefire": 0, "sanctions": 3},
+        default_factory=lambda: {"ceasefire": 1, "sanctions": 2},
         description="category -> monitor.matches partition, whose worker builds the "
         "category's stories (JSON); a category not listed goes to the partition its name "
         "hashes to. Fixed once stories exist: see the README's Scaling",

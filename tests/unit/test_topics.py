@@ -273,14 +273,14 @@ def test_story_placement_is_checked_against_the_partition_count() -> None:
     """The default placement fits the embedded broker's four partitions; a partition the topic
     does not have is refused with the setting named and a placement that fits."""
     embedded = Endpoints("127.0.0.1:9092", "redis://x", embedded=True)
-    assert story_placement(Settings(), embedded) == {"ceasefire": 0, "sanctions": 3}
+    assert story_placement(Settings(), embedded) == {"ceasefire": 1, "sanctions": 2}
     external = Endpoints("a:9092", "redis://x", embedded=False)
     settings = Settings(topics=TopicSettings(partitions=2))
     with pytest.raises(ConfigError) as refused:
         story_placement(settings, external)
     message = str(refused.value)
     assert "MONITOR_STREAM__STORY_PARTITIONS" in message
-    assert "sanctions on partition 3" in message and "MONITOR_TOPICS__PARTITIONS" in message
+    assert "sanctions on partition 2" in message and "MONITOR_TOPICS__PARTITIONS" in message
     assert '{"ceasefire": 0, "sanctions": 1}' in message
     settings = Settings(topics=TopicSettings(partitions=2), stream={"story_partitions": {"a": 1}})  # type: ignore[arg-type]
     assert story_placement(settings, external) == {"a": 1}
