@@ -65,7 +65,13 @@ def main(ctx: click.Context, verbose: bool) -> None:
     try:
         ctx.obj["settings"] = load_settings()
     except Exception as exc:
-        raise click.ClickException(f"invalid MONITOR_* setting: {exc}") from exc
+        detail = str(exc)
+        if isinstance(exc.__cause__, ValueError):  # a mapping or list whose value is not JSON
+            detail += (
+                f" ({exc.__cause__}): settings that take a mapping or a list are JSON, e.g. "
+                'MONITOR_STREAM__STORY_PARTITIONS=\'{"ceasefire": 1, "sanctions": 2}\''
+            )
+        raise click.ClickException(f"invalid MONITOR_* setting: {detail}") from exc
     ctx.obj["verbose"] = verbose
 
 

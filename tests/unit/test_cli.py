@@ -98,6 +98,19 @@ def test_commands_needing_a_broker_say_how_to_get_one(tmp_path: Path) -> None:
     assert "monitor run" in result.output and "MONITOR_KAFKA_BROKER" in result.output
 
 
+def test_a_setting_that_is_not_json_is_refused_with_how_to_write_it(tmp_path: Path) -> None:
+    """A mapping setting given as ``key=value`` stops every command with an error that says the
+    value must be JSON and shows one."""
+    env = {
+        "MONITOR_DATA_DIR": str(tmp_path / ".monitor"),
+        "MONITOR_STREAM__STORY_PARTITIONS": "ceasefire=1",
+    }
+    result = CliRunner().invoke(main, ["rules", "list"], env=env)
+    assert result.exit_code == 1
+    assert "invalid MONITOR_* setting" in result.output
+    assert "are JSON, e.g. MONITOR_STREAM__STORY_PARTITIONS='{" in result.output
+
+
 def test_rules_add_refuses_an_invalid_file_before_contacting_anything(tmp_path: Path) -> None:
     """Nothing is published when a rule is invalid: the error names the file and exit is 2."""
     result = invoke(tmp_path, "rules", "add", str(tmp_path / "missing.yaml"))
